@@ -1,0 +1,328 @@
+//! Judging a step: every metric's value against its thresholds, then what the deployment does
+//! next. Missing or too little data is inconclusive, never a pass.
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{Observation, Series, SeriesQuery, Side};
+use crate::plan::StepPlan;
+use crate::spec::{AnalysisSpec, Approval, InconclusiveAction, MetricSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+        })
+    }
+}
+
+/// One metric's judgement with everything it was judged on, as stored in the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricResult {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    pub value: Option<f64>,
+    pub samples: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Observation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_increase_over_baseline: Option<f64>,
+    pub min_samples: u64,
+    pub verdict: Verdict,
+    pub reason: String,
+}
+
+/// Every raw series the analysis of `spec` needs, green and (where configured) blue.
+pub fn analysis_queries(spec: &AnalysisSpec) -> Vec<SeriesQuery> {
+    spec.metrics
+        .iter()
+        .enumerate()
+        .flat_map(|(i, metric)| {
+            let mut queries = metric
+                .query
+                .series_queries(i, Side::Green, spec.period_seconds);
+            if let Some(baseline) = &metric.baseline_query {
+                queries.extend(baseline.series_queries(i, Side::Blue, spec.period_seconds));
+            }
+            queries
+        })
+        .collect()
+}
+
+/// Judges every metric of `spec` on the series fetched for [`analysis_queries`].
+pub fn judge(spec: &AnalysisSpec, series: &[Series]) -> Vec<MetricResult> {
+    spec.metrics
+        .iter()
+        .enumerate()
+        .map(|(i, metric)| {
+            let green = metric
+                .query
+                .observe(i, Side::Green, spec.period_seconds, series);
+            let baseline = metric
+                .baseline_query
+                .as_ref()
+                .map(|q| q.observe(i, Side::Blue, spec.period_seconds, series));
+            judge_metric(metric, spec.min_samples, green, baseline)
+        })
+        .collect()
+}
+
+/// The step's verdict: any failure fails it; otherwise anything inconclusive makes it
+/// inconclusive; it passes only when every metric passed. No metrics is inconclusive.
+pub fn overall_verdict(results: &[MetricResult]) -> Verdict {
+    if results.is_empty() {
+        Verdict::Inconclusive
+    } else if results.iter().any(|r| r.verdict == Verdict::Fail) {
+        Verdict::Fail
+    } else if results.iter().any(|r| r.verdict == Verdict::Inconclusive) {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
+    }
+}
+
+fn judge_metric(
+    metric: &MetricSpec,
+    min_samples: u64,
+    green: Observation,
+    baseline: Option<Observation>,
+) -> MetricResult {
+    let unit = if metric.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", metric.unit)
+    };
+    let (verdict, reason) = match green.value {
+        None => (
+            Verdict::Inconclusive,
+            format!("no data for green ({} samples)", green.samples),
+        ),
+        Some(_) if green.samples < min_samples => (
+            Verdict::Inconclusive,
+            format!(
+                "only {} samples, fewer than minSamples {min_samples}",
+                green.samples
+            ),
+        ),
+        Some(value) => threshold_verdict(metric, value, &unit, baseline),
+    };
+    MetricResult {
+        name: metric.name.clone(),
+        unit: metric.unit.clone(),
+        value: green.value,
+        samples: green.samples,
+        baseline,
+        max: metric.max,
+        min: metric.min,
+        max_increase_over_baseline: metric.max_increase_over_baseline,
+        min_samples,
+        verdict,
+        reason,
+    }
+}
+
+fn threshold_verdict(
+    metric: &MetricSpec,
+    value: f64,
+    unit: &str,
+    baseline: Option<Observation>,
+) -> (Verdict, String) {
+    if let Some(max) = metric.max
+        && value > max
+    {
+        return (
+            Verdict::Fail,
+            format!("{value:.4}{unit} is above max {max}"),
+        );
+    }
+    if let Some(min) = metric.min
+        && value < min
+    {
+        return (
+            Verdict::Fail,
+            format!("{value:.4}{unit} is below min {min}"),
+        );
+    }
+    let mut reason = format!("{value:.4}{unit} within thresholds");
+    if let Some(allowed) = metric.max_increase_over_baseline {
+        match baseline.and_then(|b| b.value) {
+            Some(blue) if value - blue > allowed => {
+                return (
+                    Verdict::Fail,
+                    format!(
+                        "{value:.4}{unit} exceeds blue's {blue:.4}{unit} by {:.4}, more than the allowed {allowed}",
+                        value - blue
+                    ),
+                );
+            }
+            Some(blue) => reason = format!("{reason}; blue {blue:.4}{unit}"),
+            // With no absolute threshold, a comparison without blue data proves nothing.
+            None if metric.max.is_none() && metric.min.is_none() => {
+                return (
+                    Verdict::Inconclusive,
+                    "no blue baseline data to compare with".to_string(),
+                );
+            }
+            None => reason = format!("{reason}; no blue baseline data, judged on thresholds only"),
+        }
+    }
+    (Verdict::Pass, reason)
+}
+
+/// Failed and inconclusive analyses so far, which the next decision depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisCounters {
+    /// Failed analyses in the whole deployment.
+    pub failures: u32,
+    /// Inconclusive analyses re-tried at the current step.
+    pub inconclusive_retries: u32,
+}
+
+/// What the deployment does after an analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Decision {
+    /// Shift to the next step.
+    #[serde(rename_all = "camelCase")]
+    Advance {
+        next_step: usize,
+    },
+    /// Every step passed: finish at 100 % green.
+    Promote,
+    /// Bake the same step again and re-judge.
+    #[serde(rename_all = "camelCase")]
+    Extend {
+        bake_seconds: u32,
+        reason: String,
+    },
+    /// Hold until an operator approves or rejects.
+    AwaitApproval {
+        reason: String,
+    },
+    RollBack {
+        reason: String,
+    },
+}
+
+impl Decision {
+    /// The short name the state machine's Choice routes on.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Decision::Advance { .. } => "advance",
+            Decision::Promote => "promote",
+            Decision::Extend { .. } => "extend",
+            Decision::AwaitApproval { .. } => "await-approval",
+            Decision::RollBack { .. } => "roll-back",
+        }
+    }
+}
+
+/// Decides what follows an analysis of step `step` and updates the counters.
+pub fn decide(
+    spec: &AnalysisSpec,
+    approval: Approval,
+    plan: &StepPlan,
+    step: usize,
+    verdict: Verdict,
+    reasons: &str,
+    counters: &mut AnalysisCounters,
+) -> Decision {
+    let bake_seconds = plan.step(step).map(|s| s.bake_seconds).unwrap_or(0);
+    match verdict {
+        Verdict::Pass => {
+            counters.inconclusive_retries = 0;
+            if !plan.is_last(step) {
+                Decision::Advance {
+                    next_step: step + 1,
+                }
+            } else if approval == Approval::BeforePromote {
+                Decision::AwaitApproval {
+                    reason: "every step passed; the spec asks for approval before promotion".into(),
+                }
+            } else {
+                Decision::Promote
+            }
+        }
+        Verdict::Fail => {
+            counters.failures += 1;
+            if counters.failures >= spec.failure_limit {
+                Decision::RollBack {
+                    reason: format!(
+                        "analysis of step {} failed ({} of {} allowed failures): {reasons}",
+                        step + 1,
+                        counters.failures,
+                        spec.failure_limit
+                    ),
+                }
+            } else {
+                Decision::Extend {
+                    bake_seconds,
+                    reason: format!(
+                        "analysis failed ({} of {}); judging the step again: {reasons}",
+                        counters.failures, spec.failure_limit
+                    ),
+                }
+            }
+        }
+        Verdict::Inconclusive => match spec.on_inconclusive.action {
+            InconclusiveAction::Rollback => Decision::RollBack {
+                reason: format!("analysis of step {} was inconclusive: {reasons}", step + 1),
+            },
+            InconclusiveAction::Pause => Decision::AwaitApproval {
+                reason: format!("analysis of step {} was inconclusive: {reasons}", step + 1),
+            },
+            InconclusiveAction::Retry
+                if counters.inconclusive_retries < spec.on_inconclusive.max_retries =>
+            {
+                counters.inconclusive_retries += 1;
+                Decision::Extend {
+                    bake_seconds,
+                    reason: format!(
+                        "inconclusive, retry {} of {}: {reasons}",
+                        counters.inconclusive_retries, spec.on_inconclusive.max_retries
+                    ),
+                }
+            }
+            InconclusiveAction::Retry => Decision::RollBack {
+                reason: format!(
+                    "analysis of step {} stayed inconclusive after {} retries: {reasons}",
+                    step + 1,
+                    spec.on_inconclusive.max_retries
+                ),
+            },
+        },
+    }
+}
+
+/// The reasons of the metrics that decided the verdict, for decisions and notifications.
+pub fn verdict_reasons(results: &[MetricResult], verdict: Verdict) -> String {
+    let reasons: Vec<String> = results
+        .iter()
+        .filter(|r| r.verdict == verdict)
+        .map(|r| format!("{}: {}", r.name, r.reason))
+        .collect();
+    if reasons.is_empty() {
+        "no metrics".into()
+    } else {
+        reasons.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests;

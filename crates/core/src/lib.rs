@@ -1,0 +1,17 @@
+//! sluice's domain core: the deployment spec, its step plan, analysis and judgement, the
+//! deployment's state and transitions, and the ports to the outside world.
+//!
+//! No AWS types, no I/O and no clock reads live here: time is passed in and the outside world
+//! is reached through the traits in [`ports`].
+
+pub mod analysis;
+pub mod deployment;
+pub mod metrics;
+pub mod plan;
+pub mod ports;
+pub mod spec;
+
+pub use analysis::{AnalysisCounters, Decision, MetricResult, Verdict};
+pub use deployment::{Controller, Deployment, DeploymentId, EventKind, HistoryEvent, Status};
+pub use plan::{Step, StepPlan, WeightPair};
+pub use spec::{DeploymentSpec, FieldError, SpecErrors, ValidationContext};

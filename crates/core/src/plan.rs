@@ -1,0 +1,358 @@
+//! The step plan: which green percent each step asks for, how long it bakes, and the pair of
+//! Route 53 weights that carries it.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::spec::{RollbackSpec, Strategy};
+
+/// Route 53 weights of the blue and green records. Each is 0–255 (the type guarantees it) and
+/// they are never both 0: Route 53 would then split traffic evenly, which nobody asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawWeights", into = "RawWeights")]
+pub struct WeightPair {
+    blue: u8,
+    green: u8,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct RawWeights {
+    blue: u8,
+    green: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "weights blue 0 and green 0: Route 53 would split traffic evenly; one of them must be above 0"
+)]
+pub struct BothWeightsZero;
+
+impl TryFrom<RawWeights> for WeightPair {
+    type Error = BothWeightsZero;
+    fn try_from(raw: RawWeights) -> Result<Self, Self::Error> {
+        WeightPair::new(raw.blue, raw.green)
+    }
+}
+
+impl From<WeightPair> for RawWeights {
+    fn from(pair: WeightPair) -> Self {
+        RawWeights {
+            blue: pair.blue,
+            green: pair.green,
+        }
+    }
+}
+
+impl WeightPair {
+    /// Every request on blue.
+    pub const ALL_BLUE: WeightPair = WeightPair { blue: 1, green: 0 };
+    /// Every request on green.
+    pub const ALL_GREEN: WeightPair = WeightPair { blue: 0, green: 1 };
+
+    pub fn new(blue: u8, green: u8) -> Result<Self, BothWeightsZero> {
+        if blue == 0 && green == 0 {
+            return Err(BothWeightsZero);
+        }
+        Ok(WeightPair { blue, green })
+    }
+
+    pub fn blue(&self) -> u8 {
+        self.blue
+    }
+
+    pub fn green(&self) -> u8 {
+        self.green
+    }
+
+    /// The share of requests green receives, in percent.
+    pub fn green_percent(&self) -> f64 {
+        f64::from(self.green) * 100.0 / (f64::from(self.blue) + f64::from(self.green))
+    }
+
+    /// The pair whose green share is closest to `percent` (clamped to 0–100).
+    ///
+    /// A percent above 0 always gives green some traffic and one below 100 always leaves blue
+    /// some, even where 0 or 100 would be numerically closer (0.1 % becomes 1/256 ≈ 0.39 %):
+    /// a canary step that sends nothing would judge nothing. Among equally close pairs the one
+    /// with the smallest weights wins, so 25 % reads as blue 3, green 1.
+    pub fn for_percent(percent: f64) -> WeightPair {
+        let percent = if percent.is_nan() {
+            0.0
+        } else {
+            percent.clamp(0.0, 100.0)
+        };
+        if percent <= 0.0 {
+            return WeightPair::ALL_BLUE;
+        }
+        if percent >= 100.0 {
+            return WeightPair::ALL_GREEN;
+        }
+        let mut best = WeightPair {
+            blue: 255,
+            green: 1,
+        };
+        let mut best_error = (best.green_percent() - percent).abs();
+        for green in 1..=255u16 {
+            // The blue weight that puts green exactly at `percent`, then its two integer neighbours.
+            let ideal_blue = f64::from(green) * (100.0 - percent) / percent;
+            let floor = ideal_blue.floor().clamp(1.0, 255.0) as u8;
+            let ceil = ideal_blue.ceil().clamp(1.0, 255.0) as u8;
+            for blue in [floor, ceil] {
+                let candidate = WeightPair {
+                    blue,
+                    green: green as u8,
+                };
+                let error = (candidate.green_percent() - percent).abs();
+                let smaller = u16::from(candidate.blue) + u16::from(candidate.green)
+                    < u16::from(best.blue) + u16::from(best.green);
+                if error + 1e-12 < best_error || ((error - best_error).abs() <= 1e-12 && smaller) {
+                    best = candidate;
+                    best_error = error;
+                }
+            }
+        }
+        best
+    }
+}
+
+impl std::fmt::Display for WeightPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "blue {} / green {} ({:.2}% green)",
+            self.blue,
+            self.green,
+            self.green_percent()
+        )
+    }
+}
+
+/// One weight level of a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub index: usize,
+    /// The green percent the spec asked for.
+    pub percent: f64,
+    /// How long traffic stays at this step before it is judged.
+    pub bake_seconds: u32,
+    pub weights: WeightPair,
+    /// The green share the weights really give, in percent.
+    pub green_share: f64,
+}
+
+/// The ordered steps of a deployment. Green percents increase and the last is 100.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepPlan {
+    pub steps: Vec<Step>,
+}
+
+impl StepPlan {
+    /// The plan a strategy describes. The strategy is assumed validated; a linear increment of
+    /// 0 or less still yields a single 100 % step rather than looping.
+    pub fn from_strategy(strategy: &Strategy) -> StepPlan {
+        let (percents, bake_seconds) = match strategy {
+            Strategy::Canary(canary) => (canary.steps.clone(), canary.bake_seconds),
+            Strategy::Linear(linear) => {
+                (linear_percents(linear.increment), linear.interval_seconds)
+            }
+            Strategy::BlueGreen(blue_green) => (vec![100.0], blue_green.bake_seconds),
+        };
+        let steps = percents
+            .into_iter()
+            .enumerate()
+            .map(|(index, percent)| {
+                let weights = WeightPair::for_percent(percent);
+                Step {
+                    index,
+                    percent,
+                    bake_seconds,
+                    weights,
+                    green_share: weights.green_percent(),
+                }
+            })
+            .collect();
+        StepPlan { steps }
+    }
+
+    pub fn step(&self, index: usize) -> Option<&Step> {
+        self.steps.get(index)
+    }
+
+    pub fn is_last(&self, index: usize) -> bool {
+        index + 1 >= self.steps.len()
+    }
+
+    /// The sum of every step's bake, the least time a healthy deployment takes.
+    pub fn total_bake_seconds(&self) -> u64 {
+        self.steps.iter().map(|s| u64::from(s.bake_seconds)).sum()
+    }
+}
+
+/// Green percents of a linear strategy: increment, 2 × increment, … capped at 100.
+pub fn linear_percents(increment: f64) -> Vec<f64> {
+    if !(increment.is_finite() && increment > 0.0) {
+        return vec![100.0];
+    }
+    let mut percents = Vec::new();
+    let mut k = 1u32;
+    loop {
+        // Multiplying instead of summing keeps 3 × 33.3 from drifting.
+        let percent = (f64::from(k) * increment * 1e9).round() / 1e9;
+        if percent >= 100.0 {
+            percents.push(100.0);
+            return percents;
+        }
+        percents.push(percent);
+        k += 1;
+    }
+}
+
+/// The green percents a rollback passes through, ending at 0. Empty spec steps mean an
+/// instant rollback: one change to 100 % blue.
+pub fn rollback_percents(spec: &RollbackSpec) -> Vec<f64> {
+    let mut percents: Vec<f64> = spec.steps.iter().copied().filter(|p| *p > 0.0).collect();
+    percents.push(0.0);
+    percents
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{BlueGreenStrategy, CanaryStrategy, LinearStrategy, Strategy};
+    use proptest::prelude::{prop_assert, prop_assert_eq, proptest};
+
+    #[test]
+    fn common_canary_percents_map_to_exact_small_weights() {
+        let cases = [
+            (1.0, 99, 1),
+            (5.0, 19, 1),
+            (25.0, 3, 1),
+            (50.0, 1, 1),
+            (0.5, 199, 1),
+        ];
+        for (percent, blue, green) in cases {
+            let pair = WeightPair::for_percent(percent);
+            assert_eq!((pair.blue(), pair.green()), (blue, green), "{percent}%");
+            assert!((pair.green_percent() - percent).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn edges_are_all_blue_and_all_green() {
+        assert_eq!(WeightPair::for_percent(0.0), WeightPair::ALL_BLUE);
+        assert_eq!(WeightPair::for_percent(-3.0), WeightPair::ALL_BLUE);
+        assert_eq!(WeightPair::for_percent(f64::NAN), WeightPair::ALL_BLUE);
+        assert_eq!(WeightPair::for_percent(100.0), WeightPair::ALL_GREEN);
+        assert_eq!(WeightPair::for_percent(250.0), WeightPair::ALL_GREEN);
+        assert_eq!(WeightPair::ALL_BLUE.green_percent(), 0.0);
+        assert_eq!(WeightPair::ALL_GREEN.green_percent(), 100.0);
+    }
+
+    #[test]
+    fn a_tiny_percent_still_sends_green_some_traffic() {
+        let pair = WeightPair::for_percent(0.1);
+        assert_eq!((pair.blue(), pair.green()), (255, 1));
+        let pair = WeightPair::for_percent(99.9);
+        assert_eq!((pair.blue(), pair.green()), (1, 255));
+    }
+
+    #[test]
+    fn both_weights_zero_is_rejected_also_when_deserialized() {
+        assert_eq!(WeightPair::new(0, 0), Err(BothWeightsZero));
+        let parsed: Result<WeightPair, _> = serde_json::from_str(r#"{"blue":0,"green":0}"#);
+        assert!(parsed.is_err());
+        let parsed: WeightPair = serde_json::from_str(r#"{"blue":3,"green":1}"#).unwrap();
+        assert_eq!(parsed.green_percent(), 25.0);
+    }
+
+    #[test]
+    fn canary_plan_keeps_the_listed_steps_and_bake() {
+        let plan = StepPlan::from_strategy(&Strategy::Canary(CanaryStrategy {
+            steps: vec![1.0, 5.0, 25.0, 50.0, 100.0],
+            bake_seconds: 300,
+        }));
+        let percents: Vec<f64> = plan.steps.iter().map(|s| s.percent).collect();
+        assert_eq!(percents, vec![1.0, 5.0, 25.0, 50.0, 100.0]);
+        assert!(plan.steps.iter().all(|s| s.bake_seconds == 300));
+        assert_eq!(plan.total_bake_seconds(), 1500);
+        assert!(plan.is_last(4));
+        assert!(!plan.is_last(3));
+        assert_eq!(
+            plan.step(2).map(|s| s.weights),
+            Some(WeightPair::for_percent(25.0))
+        );
+    }
+
+    #[test]
+    fn linear_plan_climbs_by_the_increment_and_caps_at_100() {
+        let plan = StepPlan::from_strategy(&Strategy::Linear(LinearStrategy {
+            increment: 30.0,
+            interval_seconds: 60,
+        }));
+        let percents: Vec<f64> = plan.steps.iter().map(|s| s.percent).collect();
+        assert_eq!(percents, vec![30.0, 60.0, 90.0, 100.0]);
+        assert_eq!(linear_percents(100.0), vec![100.0]);
+        assert_eq!(linear_percents(0.0), vec![100.0]);
+        assert_eq!(linear_percents(33.3).len(), 4);
+    }
+
+    #[test]
+    fn blue_green_plan_is_one_full_step() {
+        let plan = StepPlan::from_strategy(&Strategy::BlueGreen(BlueGreenStrategy {
+            bake_seconds: 600,
+        }));
+        assert_eq!(plan.steps.len(), 1);
+        assert_eq!(plan.steps[0].weights, WeightPair::ALL_GREEN);
+        assert_eq!(plan.steps[0].bake_seconds, 600);
+    }
+
+    #[test]
+    fn rollback_percents_end_at_zero() {
+        let instant = rollback_percents(&RollbackSpec::default());
+        assert_eq!(instant, vec![0.0]);
+        let gradual = rollback_percents(&RollbackSpec {
+            steps: vec![25.0, 5.0],
+            step_seconds: 10,
+        });
+        assert_eq!(gradual, vec![25.0, 5.0, 0.0]);
+    }
+
+    proptest! {
+        #[test]
+        fn weight_pairs_are_close_and_never_both_zero(percent in 0.0f64..=100.0) {
+            let pair = WeightPair::for_percent(percent);
+            prop_assert!(pair.blue() > 0 || pair.green() > 0);
+            // Route 53's finest share is 1/256 ≈ 0.39 %, so half a point is always reachable.
+            prop_assert!((pair.green_percent() - percent).abs() <= 0.5,
+                "{percent}% -> {pair}");
+            if percent > 0.0 { prop_assert!(pair.green() > 0); }
+            if percent < 100.0 { prop_assert!(pair.blue() > 0); }
+        }
+
+        #[test]
+        fn canary_plans_are_monotonic_and_end_at_100(
+            mut raw in proptest::collection::btree_set(1u32..1000, 0..12),
+            bake in 1u32..3600,
+        ) {
+            raw.insert(1000);
+            let steps: Vec<f64> = raw.into_iter().map(|p| f64::from(p) / 10.0).collect();
+            let plan = StepPlan::from_strategy(&Strategy::Canary(CanaryStrategy { steps, bake_seconds: bake }));
+            prop_assert_eq!(plan.steps.last().map(|s| s.percent), Some(100.0));
+            for pair in plan.steps.windows(2) {
+                prop_assert!(pair[0].percent < pair[1].percent);
+                prop_assert!(pair[0].green_share <= pair[1].green_share);
+            }
+        }
+
+        #[test]
+        fn linear_plans_are_monotonic_and_end_at_100(increment in 0.1f64..=100.0) {
+            let percents = linear_percents(increment);
+            prop_assert_eq!(percents.last().copied(), Some(100.0));
+            for pair in percents.windows(2) {
+                prop_assert!(pair[0] < pair[1]);
+            }
+        }
+    }
+}

@@ -1,0 +1,964 @@
+//! The deployment request every trigger produces (DESIGN.md §3), its defaults, and its
+//! validation. Validation reports every problem at once, each naming its field, so a console
+//! user fixes the request in one go.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::metrics::{MetricQuery, MetricRef, Statistic};
+use crate::plan::{StepPlan, rollback_percents};
+
+/// Longest plan the state machine is asked to walk; keeps an execution's history small.
+pub const MAX_STEPS: usize = 50;
+/// Longest bake of one step (a day).
+pub const MAX_BAKE_SECONDS: u32 = 86_400;
+/// Largest TTL accepted for the weighted records: the analysis window starts a TTL after each
+/// change, so a long TTL makes every step slow.
+pub const MAX_TTL_SECONDS: u32 = 172_800;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentSpec {
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub hosted_zone_id: String,
+    #[serde(default)]
+    pub record_name: String,
+    #[serde(default)]
+    pub record_type: RecordType,
+    /// TTL of both weighted records; a step is live this long after Route 53 is in sync.
+    #[serde(default = "default_ttl_seconds")]
+    pub ttl_seconds: u32,
+    #[serde(default)]
+    pub blue: Target,
+    #[serde(default)]
+    pub green: Target,
+    #[serde(default)]
+    pub strategy: Strategy,
+    #[serde(default)]
+    pub analysis: AnalysisSpec,
+    /// CloudWatch alarms that pull the emergency brake for this deployment.
+    #[serde(default)]
+    pub alarms: Vec<String>,
+    #[serde(default)]
+    pub approval: Approval,
+    /// Deploy even though one of the alarms is already in ALARM.
+    #[serde(default)]
+    pub hotfix: bool,
+    #[serde(default)]
+    pub rollback: RollbackSpec,
+    /// Requests per second the record usually receives; used to warn when a step cannot
+    /// collect `analysis.minSamples` within its bake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_requests_per_second: Option<f64>,
+}
+
+fn default_ttl_seconds() -> u32 {
+    60
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordType {
+    #[default]
+    #[serde(rename = "CNAME")]
+    Cname,
+    A,
+    #[serde(rename = "AAAA")]
+    Aaaa,
+}
+
+impl RecordType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RecordType::Cname => "CNAME",
+            RecordType::A => "A",
+            RecordType::Aaaa => "AAAA",
+        }
+    }
+}
+
+/// Where one colour's record points.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Target {
+    /// A DNS name (CNAME, or an alias target) or an IP address (A / AAAA without alias).
+    #[serde(default)]
+    pub target: String,
+    /// Set for an alias record (an ALB, CloudFront, …): the target's own hosted zone id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_hosted_zone_id: Option<String>,
+}
+
+/// How traffic climbs. In JSON a flat object with a `kind`: `{"kind": "canary", "steps":
+/// [1, 5, 100], "bakeSeconds": 300}`, `{"kind": "linear", "increment": 10, "intervalSeconds":
+/// 60}` or `{"kind": "blue-green", "bakeSeconds": 600}`. (Flat rather than serde's tagged
+/// enum so a malformed field's path survives into the error.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawStrategy", into = "RawStrategy")]
+pub enum Strategy {
+    /// The listed green percents, in order, each baked then judged.
+    Canary(CanaryStrategy),
+    /// `increment` more percent every `intervalSeconds`.
+    Linear(LinearStrategy),
+    /// Everything at once, one bake and one judgement, instant revert.
+    BlueGreen(BlueGreenStrategy),
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Strategy::Canary(CanaryStrategy::default())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum StrategyKind {
+    #[default]
+    Canary,
+    Linear,
+    BlueGreen,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawStrategy {
+    #[serde(default)]
+    kind: StrategyKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    steps: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bake_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    increment: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    interval_seconds: Option<u32>,
+}
+
+impl TryFrom<RawStrategy> for Strategy {
+    type Error = String;
+    fn try_from(raw: RawStrategy) -> Result<Self, Self::Error> {
+        let misplaced =
+            |field: &str, kind: &str| Err(format!("{field} does not apply to a {kind} strategy"));
+        match raw.kind {
+            StrategyKind::Canary => {
+                if raw.increment.is_some() {
+                    return misplaced("increment", "canary");
+                }
+                if raw.interval_seconds.is_some() {
+                    return misplaced("intervalSeconds", "canary");
+                }
+                Ok(Strategy::Canary(CanaryStrategy {
+                    steps: raw.steps.unwrap_or_else(default_canary_steps),
+                    bake_seconds: raw.bake_seconds.unwrap_or_else(default_bake_seconds),
+                }))
+            }
+            StrategyKind::Linear => {
+                if raw.steps.is_some() {
+                    return misplaced("steps", "linear");
+                }
+                if raw.bake_seconds.is_some() {
+                    return misplaced("bakeSeconds", "linear");
+                }
+                Ok(Strategy::Linear(LinearStrategy {
+                    increment: raw
+                        .increment
+                        .ok_or("a linear strategy needs increment (percent per step)")?,
+                    interval_seconds: raw
+                        .interval_seconds
+                        .ok_or("a linear strategy needs intervalSeconds")?,
+                }))
+            }
+            StrategyKind::BlueGreen => {
+                for (field, present) in [
+                    ("steps", raw.steps.is_some()),
+                    ("increment", raw.increment.is_some()),
+                    ("intervalSeconds", raw.interval_seconds.is_some()),
+                ] {
+                    if present {
+                        return misplaced(field, "blue-green");
+                    }
+                }
+                Ok(Strategy::BlueGreen(BlueGreenStrategy {
+                    bake_seconds: raw.bake_seconds.unwrap_or_else(default_bake_seconds),
+                }))
+            }
+        }
+    }
+}
+
+impl From<Strategy> for RawStrategy {
+    fn from(strategy: Strategy) -> Self {
+        match strategy {
+            Strategy::Canary(c) => RawStrategy {
+                kind: StrategyKind::Canary,
+                steps: Some(c.steps),
+                bake_seconds: Some(c.bake_seconds),
+                ..RawStrategy::default()
+            },
+            Strategy::Linear(l) => RawStrategy {
+                kind: StrategyKind::Linear,
+                increment: Some(l.increment),
+                interval_seconds: Some(l.interval_seconds),
+                ..RawStrategy::default()
+            },
+            Strategy::BlueGreen(b) => RawStrategy {
+                kind: StrategyKind::BlueGreen,
+                bake_seconds: Some(b.bake_seconds),
+                ..RawStrategy::default()
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanaryStrategy {
+    pub steps: Vec<f64>,
+    pub bake_seconds: u32,
+}
+
+impl Default for CanaryStrategy {
+    fn default() -> Self {
+        CanaryStrategy {
+            steps: default_canary_steps(),
+            bake_seconds: default_bake_seconds(),
+        }
+    }
+}
+
+fn default_canary_steps() -> Vec<f64> {
+    vec![1.0, 5.0, 25.0, 50.0, 100.0]
+}
+
+fn default_bake_seconds() -> u32 {
+    300
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearStrategy {
+    pub increment: f64,
+    pub interval_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlueGreenStrategy {
+    pub bake_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnalysisSpec {
+    #[serde(default)]
+    pub metrics: Vec<MetricSpec>,
+    /// Fewer samples than this in a window make its analysis inconclusive, never a pass.
+    #[serde(default = "default_min_samples")]
+    pub min_samples: u64,
+    /// Failed analyses that roll the deployment back; 1 rolls back on the first failure, a
+    /// higher limit re-judges the step after a failure until the limit is reached.
+    #[serde(default = "default_failure_limit")]
+    pub failure_limit: u32,
+    #[serde(default)]
+    pub on_inconclusive: InconclusivePolicy,
+    /// CloudWatch period of the series read: 1, 5, 10, 30 or a multiple of 60.
+    #[serde(default = "default_period_seconds")]
+    pub period_seconds: u32,
+}
+
+impl Default for AnalysisSpec {
+    fn default() -> Self {
+        AnalysisSpec {
+            metrics: Vec::new(),
+            min_samples: default_min_samples(),
+            failure_limit: default_failure_limit(),
+            on_inconclusive: InconclusivePolicy::default(),
+            period_seconds: default_period_seconds(),
+        }
+    }
+}
+
+fn default_min_samples() -> u64 {
+    50
+}
+
+fn default_failure_limit() -> u32 {
+    1
+}
+
+fn default_period_seconds() -> u32 {
+    60
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricSpec {
+    #[serde(default)]
+    pub name: String,
+    /// What the number means, for people: "percent", "ms", …
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    /// The series read for green.
+    pub query: MetricQuery,
+    /// The same for blue, read over the same window, to compare against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_query: Option<MetricQuery>,
+    /// Green fails above this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Green fails below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Green fails when it exceeds blue's value by more than this (needs `baselineQuery`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_increase_over_baseline: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InconclusivePolicy {
+    #[serde(default)]
+    pub action: InconclusiveAction,
+    /// How often an inconclusive step is re-judged (each after one more bake) before it is
+    /// rolled back.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+}
+
+impl Default for InconclusivePolicy {
+    fn default() -> Self {
+        InconclusivePolicy {
+            action: InconclusiveAction::default(),
+            max_retries: default_max_retries(),
+        }
+    }
+}
+
+fn default_max_retries() -> u32 {
+    2
+}
+
+/// What an inconclusive analysis leads to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InconclusiveAction {
+    /// Bake again and re-judge, up to `maxRetries`, then roll back.
+    #[default]
+    Retry,
+    /// Wait for an operator's approve or reject.
+    Pause,
+    /// Roll back at once.
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Approval {
+    #[default]
+    None,
+    /// An operator approves before the last step's promotion.
+    BeforePromote,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollbackSpec {
+    /// Green percents to ramp down through before 0; empty rolls back in one change.
+    #[serde(default)]
+    pub steps: Vec<f64>,
+    /// Seconds at each ramp-down step.
+    #[serde(default)]
+    pub step_seconds: u32,
+}
+
+/// One problem with a request, naming the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Every problem found in a request.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub struct SpecErrors(pub Vec<FieldError>);
+
+impl std::fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.len();
+        write!(
+            f,
+            "the deployment request has {count} problem{}: ",
+            if count == 1 { "" } else { "s" }
+        )?;
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl SpecErrors {
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|e| e.field.as_str())
+    }
+}
+
+/// What validation can only know from outside: the hosted zone's domain, once looked up.
+#[derive(Debug, Clone, Default)]
+pub struct ValidationContext {
+    /// The hosted zone's domain, e.g. `example.com.`.
+    pub zone_domain: Option<String>,
+}
+
+/// A note that does not stop the deployment but that the operator should see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpecWarning {
+    pub field: String,
+    pub message: String,
+}
+
+impl DeploymentSpec {
+    /// Reads a request, naming the JSON path of a malformed field (`strategy.steps[1]: invalid
+    /// type …`). Field-level rules are checked by [`DeploymentSpec::validate`].
+    pub fn from_json(request: &Value) -> Result<DeploymentSpec, SpecErrors> {
+        if !request.is_object() {
+            return Err(SpecErrors(vec![FieldError {
+                field: "request".into(),
+                message: "must be a JSON object".into(),
+            }]));
+        }
+        let mut spec: DeploymentSpec =
+            serde_path_to_error::deserialize(request).map_err(|error| {
+                let path = error.path().to_string();
+                let field = if path == "." {
+                    "request".to_string()
+                } else {
+                    path
+                };
+                SpecErrors(vec![FieldError {
+                    field,
+                    message: error.into_inner().to_string(),
+                }])
+            })?;
+        spec.normalize();
+        Ok(spec)
+    }
+
+    /// Trims and canonicalises what has one canonical form: the zone id without its
+    /// `/hostedzone/` prefix, and the record name with its trailing dot, lower case.
+    pub fn normalize(&mut self) {
+        self.service = self.service.trim().to_string();
+        self.version = self.version.trim().to_string();
+        let zone = self.hosted_zone_id.trim();
+        self.hosted_zone_id = zone
+            .strip_prefix("/hostedzone/")
+            .unwrap_or(zone)
+            .to_string();
+        let name = self.record_name.trim().to_ascii_lowercase();
+        self.record_name = if name.is_empty() || name.ends_with('.') {
+            name
+        } else {
+            format!("{name}.")
+        };
+    }
+
+    /// The steps this spec asks for.
+    pub fn plan(&self) -> StepPlan {
+        StepPlan::from_strategy(&self.strategy)
+    }
+
+    /// Every rule the request breaks, each naming its field; `Ok` when there is none.
+    pub fn validate(&self, context: &ValidationContext) -> Result<(), SpecErrors> {
+        let mut errors = Problems::default();
+        self.check_identity(&mut errors);
+        self.check_record(context, &mut errors);
+        check_strategy(&self.strategy, &mut errors);
+        check_analysis(&self.analysis, &mut errors);
+        self.check_alarms(&mut errors);
+        check_rollback(&self.rollback, &mut errors);
+        if let Some(rps) = self.expected_requests_per_second
+            && !(rps.is_finite() && rps > 0.0)
+        {
+            errors.push("expectedRequestsPerSecond", "must be a number above 0");
+        }
+        errors.into_result()
+    }
+
+    /// Steps too short for the expected traffic to reach `analysis.minSamples`: expected
+    /// requests per second × the step's green share × its bake.
+    pub fn sample_size_warnings(&self) -> Vec<SpecWarning> {
+        let Some(rps) = self
+            .expected_requests_per_second
+            .filter(|r| r.is_finite() && *r > 0.0)
+        else {
+            return Vec::new();
+        };
+        self.plan()
+            .steps
+            .iter()
+            .filter_map(|step| {
+                let expected = rps * step.green_share / 100.0 * f64::from(step.bake_seconds);
+                (expected < self.analysis.min_samples as f64).then(|| SpecWarning {
+                    field: format!("strategy.steps[{}]", step.index),
+                    message: format!(
+                        "at {}% for {} s about {expected:.0} requests reach green, fewer than \
+                         analysis.minSamples ({}): its analysis will likely be inconclusive; \
+                         bake longer or start with a larger step",
+                        step.percent, step.bake_seconds, self.analysis.min_samples
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    fn check_identity(&self, errors: &mut Problems) {
+        if self.service.is_empty() {
+            errors.push("service", "is required");
+        } else if !is_service_name(&self.service) {
+            errors.push(
+                "service",
+                format!(
+                    "{:?} must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                    self.service
+                ),
+            );
+        }
+        if self.version.is_empty() {
+            errors.push("version", "is required");
+        } else if self.version.len() > 128 || self.version.chars().any(char::is_whitespace) {
+            errors.push(
+                "version",
+                format!(
+                    "{:?} must be at most 128 characters without spaces",
+                    self.version
+                ),
+            );
+        }
+    }
+
+    fn check_record(&self, context: &ValidationContext, errors: &mut Problems) {
+        if self.hosted_zone_id.is_empty() {
+            errors.push("hostedZoneId", "is required");
+        } else if !(self.hosted_zone_id.len() <= 32
+            && self
+                .hosted_zone_id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+        {
+            errors.push(
+                "hostedZoneId",
+                format!(
+                    "{:?} is not a Route 53 hosted zone id (upper-case letters and digits, like Z0123456789ABC)",
+                    self.hosted_zone_id
+                ),
+            );
+        }
+        if self.record_name.is_empty() {
+            errors.push("recordName", "is required");
+        } else if !is_dns_name(&self.record_name) {
+            errors.push(
+                "recordName",
+                format!("{:?} is not a valid DNS name", self.record_name),
+            );
+        } else if let Some(domain) = &context.zone_domain {
+            let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+            let name = self.record_name.trim_end_matches('.');
+            if !(name == domain || name.ends_with(&format!(".{domain}"))) {
+                errors.push(
+                    "recordName",
+                    format!(
+                        "{:?} must end with the hosted zone's domain {domain}.",
+                        self.record_name
+                    ),
+                );
+            }
+        }
+        if self.ttl_seconds > MAX_TTL_SECONDS {
+            errors.push(
+                "ttlSeconds",
+                format!(
+                    "{} is above {MAX_TTL_SECONDS}: each step only goes live a TTL after the change",
+                    self.ttl_seconds
+                ),
+            );
+        }
+        self.check_target("blue", &self.blue, errors);
+        self.check_target("green", &self.green, errors);
+        if !self.blue.target.is_empty()
+            && self
+                .blue
+                .target
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(self.green.target.trim_end_matches('.'))
+        {
+            errors.push("green.target", "must differ from blue.target");
+        }
+    }
+
+    fn check_target(&self, colour: &str, target: &Target, errors: &mut Problems) {
+        let field = format!("{colour}.target");
+        if target.target.trim().is_empty() {
+            errors.push(field, "is required");
+            return;
+        }
+        let value = target.target.trim();
+        match (self.record_type, &target.alias_hosted_zone_id) {
+            (RecordType::Cname, Some(_)) => errors.push(
+                format!("{colour}.aliasHostedZoneId"),
+                "alias records must be of type A or AAAA, not CNAME",
+            ),
+            (_, Some(zone)) if zone.trim().is_empty() => errors.push(
+                format!("{colour}.aliasHostedZoneId"),
+                "must not be empty when given",
+            ),
+            (RecordType::Cname, None) | (_, Some(_)) => {
+                if !is_dns_name(value) {
+                    errors.push(field, format!("{value:?} is not a valid DNS name"));
+                }
+            }
+            (RecordType::A, None) => {
+                if value.parse::<Ipv4Addr>().is_err() {
+                    errors.push(
+                        field,
+                        format!(
+                            "{value:?} is not an IPv4 address (an A record without aliasHostedZoneId points at an address)"
+                        ),
+                    );
+                }
+            }
+            (RecordType::Aaaa, None) => {
+                if value.parse::<Ipv6Addr>().is_err() {
+                    errors.push(
+                        field,
+                        format!(
+                            "{value:?} is not an IPv6 address (an AAAA record without aliasHostedZoneId points at an address)"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_alarms(&self, errors: &mut Problems) {
+        let mut seen = BTreeSet::new();
+        for (i, alarm) in self.alarms.iter().enumerate() {
+            let field = format!("alarms[{i}]");
+            if alarm.trim().is_empty() {
+                errors.push(field, "must not be empty");
+            } else if alarm.len() > 255 {
+                errors.push(field, "is longer than 255 characters, CloudWatch's limit");
+            } else if !seen.insert(alarm.as_str()) {
+                errors.push(field, format!("{alarm:?} is listed twice"));
+            }
+        }
+    }
+}
+
+fn check_strategy(strategy: &Strategy, errors: &mut Problems) {
+    match strategy {
+        Strategy::Canary(canary) => {
+            if canary.steps.is_empty() {
+                errors.push("strategy.steps", "at least one step is required");
+            }
+            if canary.steps.len() > MAX_STEPS {
+                errors.push(
+                    "strategy.steps",
+                    format!(
+                        "{} steps are more than the {MAX_STEPS} allowed",
+                        canary.steps.len()
+                    ),
+                );
+            }
+            for (i, percent) in canary.steps.iter().enumerate() {
+                let field = format!("strategy.steps[{i}]");
+                if !(percent.is_finite() && *percent > 0.0 && *percent <= 100.0) {
+                    errors.push(field, format!("{percent} is not a percent in (0, 100]"));
+                } else if i > 0 && *percent <= canary.steps[i - 1] {
+                    errors.push(
+                        field,
+                        format!(
+                            "steps must increase ({percent} after {})",
+                            canary.steps[i - 1]
+                        ),
+                    );
+                }
+            }
+            if let Some(last) = canary.steps.last()
+                && *last != 100.0
+            {
+                errors.push(
+                    format!("strategy.steps[{}]", canary.steps.len() - 1),
+                    format!("the last step must be 100, not {last}"),
+                );
+            }
+            check_bake("strategy.bakeSeconds", canary.bake_seconds, errors);
+        }
+        Strategy::Linear(linear) => {
+            if !(linear.increment.is_finite()
+                && linear.increment > 0.0
+                && linear.increment <= 100.0)
+            {
+                errors.push(
+                    "strategy.increment",
+                    format!("{} is not a percent in (0, 100]", linear.increment),
+                );
+            } else if (100.0 / linear.increment).ceil() as usize > MAX_STEPS {
+                errors.push(
+                    "strategy.increment",
+                    format!(
+                        "{}% makes more than the {MAX_STEPS} steps allowed",
+                        linear.increment
+                    ),
+                );
+            }
+            check_bake("strategy.intervalSeconds", linear.interval_seconds, errors);
+        }
+        Strategy::BlueGreen(blue_green) => {
+            check_bake("strategy.bakeSeconds", blue_green.bake_seconds, errors);
+        }
+    }
+}
+
+fn check_bake(field: &str, seconds: u32, errors: &mut Problems) {
+    if seconds == 0 {
+        errors.push(field, "must be at least 1: a step needs time to be judged");
+    } else if seconds > MAX_BAKE_SECONDS {
+        errors.push(
+            field,
+            format!("{seconds} is above {MAX_BAKE_SECONDS} (a day)"),
+        );
+    }
+}
+
+fn check_analysis(analysis: &AnalysisSpec, errors: &mut Problems) {
+    if analysis.metrics.is_empty() {
+        errors.push(
+            "analysis.metrics",
+            "at least one metric is required: a step cannot be judged without one",
+        );
+    }
+    let mut names = BTreeSet::new();
+    for (i, metric) in analysis.metrics.iter().enumerate() {
+        let base = format!("analysis.metrics[{i}]");
+        if metric.name.trim().is_empty() {
+            errors.push(format!("{base}.name"), "is required");
+        } else if !names.insert(metric.name.as_str()) {
+            errors.push(
+                format!("{base}.name"),
+                format!("{:?} is used twice", metric.name),
+            );
+        }
+        for (field, value) in [
+            ("max", metric.max),
+            ("min", metric.min),
+            ("maxIncreaseOverBaseline", metric.max_increase_over_baseline),
+        ] {
+            if let Some(v) = value
+                && !v.is_finite()
+            {
+                errors.push(format!("{base}.{field}"), "must be a finite number");
+            }
+        }
+        if metric.max.is_none()
+            && metric.min.is_none()
+            && metric.max_increase_over_baseline.is_none()
+        {
+            errors.push(
+                base.clone(),
+                "needs max, min or maxIncreaseOverBaseline: a threshold to judge against",
+            );
+        }
+        if let (Some(min), Some(max)) = (metric.min, metric.max)
+            && min > max
+        {
+            errors.push(format!("{base}.min"), format!("{min} is above max {max}"));
+        }
+        if metric.max_increase_over_baseline.is_some() && metric.baseline_query.is_none() {
+            errors.push(
+                format!("{base}.maxIncreaseOverBaseline"),
+                "needs baselineQuery: there is no blue value to compare with",
+            );
+        }
+        check_query(&format!("{base}.query"), &metric.query, errors);
+        if let Some(baseline) = &metric.baseline_query {
+            check_query(&format!("{base}.baselineQuery"), baseline, errors);
+        }
+    }
+    if analysis.min_samples == 0 {
+        errors.push(
+            "analysis.minSamples",
+            "must be at least 1: a window without samples proves nothing",
+        );
+    }
+    if analysis.failure_limit == 0 {
+        errors.push("analysis.failureLimit", "must be at least 1");
+    }
+    if analysis.on_inconclusive.max_retries > 10 {
+        errors.push(
+            "analysis.onInconclusive.maxRetries",
+            format!("{} is above 10", analysis.on_inconclusive.max_retries),
+        );
+    }
+    let period = analysis.period_seconds;
+    if !(matches!(period, 1 | 5 | 10 | 30) || (period >= 60 && period.is_multiple_of(60))) {
+        errors.push(
+            "analysis.periodSeconds",
+            format!("{period} must be 1, 5, 10, 30 or a multiple of 60 (CloudWatch's periods)"),
+        );
+    }
+}
+
+fn check_query(base: &str, query: &MetricQuery, errors: &mut Problems) {
+    match query {
+        MetricQuery::Ratio(ratio) => {
+            check_metric_ref(&format!("{base}.numerator"), &ratio.numerator, errors);
+            check_metric_ref(&format!("{base}.denominator"), &ratio.denominator, errors);
+            if !(ratio.scale.is_finite() && ratio.scale > 0.0) {
+                errors.push(format!("{base}.scale"), "must be a number above 0");
+            }
+        }
+        MetricQuery::Statistic(stat) => {
+            check_metric_ref(&format!("{base}.metric"), &stat.metric, errors);
+            if let Statistic::Percentile(p) = stat.stat
+                && !(p > 0.0 && p < 100.0)
+            {
+                errors.push(
+                    format!("{base}.stat"),
+                    format!("p{p} is not a percentile in (0, 100)"),
+                );
+            }
+        }
+    }
+}
+
+fn check_metric_ref(base: &str, metric: &MetricRef, errors: &mut Problems) {
+    if metric.namespace.trim().is_empty() {
+        errors.push(format!("{base}.namespace"), "is required");
+    }
+    if metric.metric_name.trim().is_empty() {
+        errors.push(format!("{base}.metricName"), "is required");
+    }
+    if metric.dimensions.len() > 30 {
+        errors.push(
+            format!("{base}.dimensions"),
+            "more than CloudWatch's 30 dimensions",
+        );
+    }
+    for (name, value) in &metric.dimensions {
+        if name.trim().is_empty() || value.trim().is_empty() {
+            errors.push(
+                format!("{base}.dimensions.{name}"),
+                "dimension names and values must not be empty",
+            );
+        }
+    }
+}
+
+fn check_rollback(rollback: &RollbackSpec, errors: &mut Problems) {
+    for (i, percent) in rollback.steps.iter().enumerate() {
+        let field = format!("rollback.steps[{i}]");
+        if !(percent.is_finite() && *percent > 0.0 && *percent < 100.0) {
+            errors.push(field, format!("{percent} is not a percent in (0, 100)"));
+        } else if i > 0 && *percent >= rollback.steps[i - 1] {
+            errors.push(
+                field,
+                format!(
+                    "ramp-down steps must decrease ({percent} after {})",
+                    rollback.steps[i - 1]
+                ),
+            );
+        }
+    }
+    if !rollback.steps.is_empty() && rollback.step_seconds == 0 {
+        errors.push(
+            "rollback.stepSeconds",
+            "must be at least 1 when rollback.steps are given",
+        );
+    }
+    debug_assert!(rollback_percents(rollback).last() == Some(&0.0));
+}
+
+fn is_service_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*'))
+        })
+}
+
+/// Collects field problems in the order they were found.
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    fn into_result(self) -> Result<(), SpecErrors> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(SpecErrors(self.0))
+        }
+    }
+}
+
+/// The request as sent, laid over the service's stored defaults: objects merge key by key,
+/// anything else in the request (arrays included) replaces the default.
+pub fn merge_over_defaults(defaults: &Value, request: &Value) -> Value {
+    match (defaults, request) {
+        // A request that names another kind (of strategy, of query) replaces the default whole:
+        // a canary's steps mean nothing to a linear strategy.
+        (Value::Object(base), Value::Object(over))
+            if base
+                .get("kind")
+                .is_none_or(|kind| over.get("kind").is_none_or(|k| k == kind)) =>
+        {
+            let mut merged = base.clone();
+            for (key, value) in over {
+                let next = match merged.get(key) {
+                    Some(existing) => merge_over_defaults(existing, value),
+                    None => value.clone(),
+                };
+                merged.insert(key.clone(), next);
+            }
+            Value::Object(merged)
+        }
+        (_, over) => over.clone(),
+    }
+}
+
+/// Sorted dimensions, so equal metric references compare and print the same.
+pub type Dimensions = BTreeMap<String, String>;
+
+#[cfg(test)]
+mod tests;
