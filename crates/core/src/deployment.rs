@@ -113,7 +113,7 @@ impl Status {
             (Pending, Validating) => true,
             (Validating, Shifting) => true,
             (Shifting, Baking) => true,
-            (Baking, Analyzing | Shifting) => true,
+            (Baking, Analyzing | Shifting | AwaitingApproval) => true,
             (Analyzing, Shifting | Baking | AwaitingApproval | Promoted) => true,
             (AwaitingApproval, Shifting | Baking | Promoted) => true,
             (RollingBack, RolledBack) => true,
@@ -214,11 +214,27 @@ pub struct Deployment {
     pub task_token: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<SpecWarning>,
+    /// The latest analysis, so a retried analyze returns its decision instead of judging
+    /// (and counting) twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_analysis: Option<AnalysisMark>,
     pub revision: u64,
 }
 
+/// Which analysis was last done and what it decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisMark {
+    pub step: usize,
+    /// When the analysis was due (the end of the bake it judged).
+    pub due_at: DateTime<Utc>,
+    pub verdict: Verdict,
+    pub decision: Decision,
+}
+
 impl Deployment {
-    /// A new deployment, validating, at revision 1 (its first write creates it).
+    /// A new deployment, validating, at revision 0: it is never stored as such, its first
+    /// transition (to shifting) is the write that creates it at revision 1.
     pub fn new(
         id: DeploymentId,
         spec: DeploymentSpec,
@@ -243,7 +259,8 @@ impl Deployment {
             outcome: None,
             task_token: None,
             warnings,
-            revision: 1,
+            last_analysis: None,
+            revision: 0,
         }
     }
 
@@ -416,8 +433,8 @@ mod tests {
         ];
         for (i, next) in path.into_iter().enumerate() {
             let event = d.transition(next, at(i as i64), failed()).unwrap();
-            assert_eq!(event.seq, i as u64 + 2);
-            assert_eq!(d.revision, i as u64 + 2);
+            assert_eq!(event.seq, i as u64 + 1);
+            assert_eq!(d.revision, i as u64 + 1);
         }
         assert_eq!(d.updated_at, at(10));
     }
@@ -458,14 +475,14 @@ mod tests {
                 status: Status::RolledBack
             }
         );
-        assert_eq!(d.revision, 4);
+        assert_eq!(d.revision, 3);
     }
 
     #[test]
     fn a_new_deployment_carries_its_plan_and_is_driven_by_the_state_machine() {
         let d = deployment();
         assert_eq!(d.plan.steps.len(), 5);
-        assert_eq!(d.revision, 1);
+        assert_eq!(d.revision, 0);
         assert!(d.is_driven_by_state_machine());
         assert_eq!(d.current_green_share(), 0.0);
         let mut taken = d.clone();

@@ -6,10 +6,13 @@
 
 pub mod analysis;
 pub mod deployment;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod metrics;
 pub mod plan;
 pub mod ports;
 pub mod spec;
+pub mod workflow;
 
 pub use analysis::{AnalysisCounters, Decision, MetricResult, Verdict};
 pub use deployment::{Controller, Deployment, DeploymentId, EventKind, HistoryEvent, Status};

@@ -232,7 +232,7 @@ pub trait AlarmStates: Send + Sync {
 // Deployment state
 
 /// Where a deployment's record lives: its service, start time and id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentKey {
     pub service: String,
@@ -574,7 +574,10 @@ pub trait Orchestrator: Send + Sync {
 // ---------------------------------------------------------------------------------------------
 // Time
 
-/// The current time. The core never reads the clock itself.
+/// The current time, and waiting. The core never reads the clock or sleeps by itself, so
+/// tests can run hours of deployment in no time.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
 }

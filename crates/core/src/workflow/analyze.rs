@@ -1,0 +1,139 @@
+use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven};
+use crate::analysis::{
+    Decision, analysis_queries, decide, judge, overall_verdict, verdict_reasons,
+};
+use crate::deployment::{AnalysisMark, EventKind, Status};
+use crate::metrics::TimeWindow;
+use crate::ports::{Clock, DeploymentStore, MetricSource};
+
+/// Judges the step over its live window (from the moment it went live until now), stores the
+/// analysis with every value, threshold and sample count, and returns the decision for the
+/// state machine to route on. A retry of an analysis already stored returns its decision.
+pub async fn analyze_step(
+    store: &impl DeploymentStore,
+    metrics: &impl MetricSource,
+    clock: &impl Clock,
+    cursor: Cursor,
+) -> Result<Cursor, WorkflowError> {
+    let mut deployment = load(store, &cursor.deployment).await?;
+    ensure_driven(&deployment)?;
+    let due_at = cursor.analyze_at.ok_or_else(|| WorkflowError::BadInput {
+        what: "analyzeAt".into(),
+        message: "the cursor has no analysis time; wait for sync first".into(),
+    })?;
+    if let Some(mark) = &deployment.last_analysis
+        && mark.step == cursor.step
+        && mark.due_at == due_at
+    {
+        return Ok(routed(&deployment, cursor, &mark.decision, clock));
+    }
+    let live_at = deployment
+        .traffic
+        .as_ref()
+        .and_then(|t| t.live_at)
+        .filter(|_| deployment.step == Some(cursor.step))
+        .ok_or_else(|| WorkflowError::BadInput {
+            what: "step".into(),
+            message: format!(
+                "step {} of deployment {} is not live",
+                cursor.step, deployment.id
+            ),
+        })?;
+
+    let now = clock.now();
+    let window = TimeWindow {
+        start: live_at,
+        end: now.max(live_at),
+    };
+    let analysis = &deployment.spec.analysis;
+    let series = metrics.fetch(&analysis_queries(analysis), window).await?;
+    let results = judge(analysis, &series);
+    let verdict = overall_verdict(&results);
+    let reasons = verdict_reasons(&results, verdict);
+    let mut counters = deployment.counters;
+    let decision = decide(
+        analysis,
+        deployment.spec.approval,
+        &deployment.plan,
+        cursor.step,
+        verdict,
+        &reasons,
+        &mut counters,
+    );
+    let next_status = match decision {
+        Decision::Extend { .. } => Status::Baking,
+        Decision::AwaitApproval { .. } => Status::AwaitingApproval,
+        Decision::Advance { .. } | Decision::Promote | Decision::RollBack { .. } => {
+            Status::Analyzing
+        }
+    };
+    deployment.counters = counters;
+    deployment.last_analysis = Some(AnalysisMark {
+        step: cursor.step,
+        due_at,
+        verdict,
+        decision: decision.clone(),
+    });
+    let event = deployment
+        .transition(
+            next_status,
+            now,
+            EventKind::Analyzed {
+                step: cursor.step,
+                window,
+                verdict,
+                metrics: results,
+                decision: decision.clone(),
+            },
+        )
+        .map_err(|_| fenced(&deployment))?;
+    save_driven(store, &deployment, &event).await?;
+    tracing::info!(
+        deployment_id = %deployment.id,
+        step = cursor.step,
+        %verdict,
+        decision = decision.action(),
+        "{reasons}"
+    );
+    Ok(routed(&deployment, cursor, &decision, clock))
+}
+
+/// The cursor the state machine routes on after `decision`.
+fn routed(
+    deployment: &crate::deployment::Deployment,
+    cursor: Cursor,
+    decision: &Decision,
+    clock: &impl Clock,
+) -> Cursor {
+    let reason = match decision {
+        Decision::Extend { reason, .. }
+        | Decision::AwaitApproval { reason }
+        | Decision::RollBack { reason } => Some(reason.clone()),
+        Decision::Advance { .. } | Decision::Promote => None,
+    };
+    let mut next = Cursor {
+        decision: Some(decision.action().to_string()),
+        reason,
+        ..cursor
+    };
+    match decision {
+        Decision::Advance { next_step } => {
+            next.step = *next_step;
+            next.percent = deployment
+                .plan
+                .step(*next_step)
+                .map(|s| s.percent)
+                .unwrap_or(100.0);
+            next.change_id = None;
+            next.in_sync = false;
+            next.sync_polls = 0;
+            next.analyze_at = None;
+        }
+        Decision::Extend { bake_seconds, .. } => {
+            next.analyze_at =
+                Some(clock.now() + chrono::Duration::seconds(i64::from(*bake_seconds)));
+        }
+        Decision::Promote | Decision::AwaitApproval { .. } | Decision::RollBack { .. } => {}
+    }
+    next
+}

@@ -1,0 +1,92 @@
+use std::time::Duration;
+
+use super::{Cursor, WorkflowError, ensure_driven, fenced, load, notify, save_driven};
+use crate::analysis::Decision;
+use crate::deployment::{EventKind, Outcome, Status, TrafficState};
+use crate::plan::WeightPair;
+use crate::ports::{Clock, DeploymentStore, Notifier, RecordSet, TrafficRouter};
+
+const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Puts 100 % on green, marks the deployment promoted, releases the lock and notifies. Blue's
+/// record stays, at weight 0, so reverting is one weight change. Running it again on a
+/// promoted deployment changes nothing.
+pub async fn finalize(
+    store: &impl DeploymentStore,
+    router: &impl TrafficRouter,
+    notifier: &impl Notifier,
+    clock: &impl Clock,
+    cursor: Cursor,
+) -> Result<Cursor, WorkflowError> {
+    let mut deployment = load(store, &cursor.deployment).await?;
+    if deployment.status == Status::Promoted {
+        return Ok(cursor);
+    }
+    ensure_driven(&deployment)?;
+    let promotable = deployment.status == Status::AwaitingApproval
+        || deployment.last_analysis.as_ref().is_some_and(|mark| {
+            mark.decision == Decision::Promote && deployment.plan.is_last(mark.step)
+        });
+    if !promotable {
+        return Err(WorkflowError::BadInput {
+            what: "deployment".into(),
+            message: format!(
+                "deployment {} cannot be promoted: its last step has not passed analysis (status {})",
+                deployment.id, deployment.status
+            ),
+        });
+    }
+    let records = RecordSet::from_spec(&deployment.spec);
+    let change = router.set_weights(&records, WeightPair::ALL_GREEN).await?;
+    router.wait_for_sync(&change, SYNC_TIMEOUT).await?;
+
+    let now = clock.now();
+    deployment.traffic = Some(TrafficState {
+        asked_percent: 100.0,
+        weights: WeightPair::ALL_GREEN,
+        green_share: 100.0,
+        change_id: change.0.clone(),
+        changed_at: now,
+        live_at: Some(now),
+    });
+    deployment.outcome = Some(Outcome {
+        reason: "every step passed analysis".into(),
+        at: now,
+    });
+    deployment.task_token = None;
+    let event = deployment
+        .transition(
+            Status::Promoted,
+            now,
+            EventKind::Promoted {
+                weights: WeightPair::ALL_GREEN,
+                change_id: change.0,
+            },
+        )
+        .map_err(|_| fenced(&deployment))?;
+    if let Err(error) = save_driven(store, &deployment, &event).await {
+        if let WorkflowError::Fenced { id, by, .. } = &error {
+            // Taken over while green went to 100 %: put blue back ourselves.
+            tracing::warn!(deployment_id = %id, %by, "taken over while promoting; restoring 100% blue");
+            router.set_weights(&records, WeightPair::ALL_BLUE).await?;
+        }
+        return Err(error);
+    }
+    store
+        .release_lock(&deployment.service, &deployment.id)
+        .await?;
+    tracing::info!(deployment_id = %deployment.id, "promoted: 100% green");
+    notify(
+        notifier,
+        &deployment,
+        format!(
+            "{} {} promoted: 100% green",
+            deployment.service, deployment.spec.version
+        ),
+    )
+    .await;
+    Ok(Cursor {
+        decision: Some("promote".into()),
+        ..cursor
+    })
+}

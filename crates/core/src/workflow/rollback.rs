@@ -1,0 +1,194 @@
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Cursor, WorkflowError, fenced, load, notify, save_driven};
+use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status};
+use crate::plan::{WeightPair, rollback_percents};
+use crate::ports::{ChangeId, Clock, DeploymentStore, Notifier, RecordSet, TrafficRouter};
+
+/// What Rollback receives: the cursor and, when a step failed, the error the state machine
+/// caught.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackRequest {
+    #[serde(flatten)]
+    pub cursor: Cursor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CaughtError>,
+}
+
+/// A task failure as a state machine `Catch` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+impl RollbackRequest {
+    /// Why the deployment is rolled back: the decision's reason, or the caught error.
+    pub fn reason(&self) -> String {
+        match (&self.error, &self.cursor.reason) {
+            (Some(caught), _) => {
+                let cause = caught_cause(&caught.cause);
+                format!("step failed with {}: {cause}", caught.error)
+            }
+            (None, Some(reason)) => reason.clone(),
+            (None, None) => "rollback requested".into(),
+        }
+    }
+}
+
+/// Lambda failures arrive as a JSON cause `{"errorType", "errorMessage"}`; the message is what
+/// a person wants to read.
+fn caught_cause(cause: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| cause.to_string())
+}
+
+/// How long a rollback waits for Route 53 to be in sync.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Returns all traffic to blue (through the spec's ramp-down steps, if any), marks the
+/// deployment rolled back with its reason, releases the lock and notifies. Running it again
+/// on a rolled-back deployment changes nothing.
+pub async fn roll_back(
+    store: &impl DeploymentStore,
+    router: &impl TrafficRouter,
+    notifier: &impl Notifier,
+    clock: &impl Clock,
+    request: RollbackRequest,
+) -> Result<Cursor, WorkflowError> {
+    let reason = request.reason();
+    let cursor = request.cursor;
+    let mut deployment = load(store, &cursor.deployment).await?;
+    if deployment.status == Status::RolledBack {
+        return Ok(Cursor {
+            reason: Some(reason),
+            ..cursor
+        });
+    }
+    if deployment.controller != Controller::StateMachine || deployment.status.is_terminal() {
+        return Err(fenced(&deployment));
+    }
+    if deployment.status != Status::RollingBack {
+        let event = deployment
+            .transition(
+                Status::RollingBack,
+                clock.now(),
+                EventKind::RollbackStarted {
+                    reason: reason.clone(),
+                    controller: Controller::StateMachine,
+                },
+            )
+            .map_err(|_| fenced(&deployment))?;
+        save_driven(store, &deployment, &event).await?;
+    }
+    let change = return_to_blue(router, clock, &deployment).await?;
+    complete_rollback(
+        store,
+        notifier,
+        clock,
+        &mut deployment,
+        &reason,
+        change,
+        None,
+    )
+    .await?;
+    Ok(Cursor {
+        reason: Some(reason),
+        ..cursor
+    })
+}
+
+/// Walks green down through the spec's ramp-down percents to 0, each change in sync before
+/// the next; returns the final change.
+async fn return_to_blue(
+    router: &impl TrafficRouter,
+    clock: &impl Clock,
+    deployment: &Deployment,
+) -> Result<ChangeId, WorkflowError> {
+    let records = RecordSet::from_spec(&deployment.spec);
+    let current = deployment.current_green_share();
+    let percents: Vec<f64> = rollback_percents(&deployment.spec.rollback)
+        .into_iter()
+        .filter(|p| *p == 0.0 || *p < current)
+        .collect();
+    let mut last = None;
+    for (i, percent) in percents.iter().enumerate() {
+        let change = router
+            .set_weights(&records, WeightPair::for_percent(*percent))
+            .await?;
+        router.wait_for_sync(&change, SYNC_TIMEOUT).await?;
+        if i + 1 < percents.len() {
+            clock
+                .sleep(Duration::from_secs(u64::from(
+                    deployment.spec.rollback.step_seconds,
+                )))
+                .await;
+        }
+        last = Some(change);
+    }
+    last.ok_or_else(|| WorkflowError::Internal {
+        id: deployment.id.to_string(),
+        message: "rollback had no step to 0%".into(),
+    })
+}
+
+/// Records the end of a rollback, releases the service's lock and notifies. Shared by the
+/// state machine's rollback and the emergency path.
+pub(crate) async fn complete_rollback(
+    store: &impl DeploymentStore,
+    notifier: &impl Notifier,
+    clock: &impl Clock,
+    deployment: &mut Deployment,
+    reason: &str,
+    change: ChangeId,
+    alarm_to_traffic_ms: Option<i64>,
+) -> Result<(), WorkflowError> {
+    let now = clock.now();
+    if let Some(traffic) = deployment.traffic.as_mut() {
+        traffic.weights = WeightPair::ALL_BLUE;
+        traffic.green_share = 0.0;
+        traffic.asked_percent = 0.0;
+        traffic.change_id = change.0.clone();
+        traffic.changed_at = now;
+    }
+    deployment.outcome = Some(Outcome {
+        reason: reason.to_string(),
+        at: now,
+    });
+    deployment.task_token = None;
+    let event = deployment
+        .transition(
+            Status::RolledBack,
+            now,
+            EventKind::RolledBack {
+                reason: reason.to_string(),
+                weights: WeightPair::ALL_BLUE,
+                change_id: change.0,
+                alarm_to_traffic_ms,
+            },
+        )
+        .map_err(|_| fenced(deployment))?;
+    store.save(deployment, &event).await?;
+    store
+        .release_lock(&deployment.service, &deployment.id)
+        .await?;
+    tracing::info!(deployment_id = %deployment.id, %reason, "rolled back: 100% blue");
+    notify(
+        notifier,
+        deployment,
+        format!("rolled back to 100% blue: {reason}"),
+    )
+    .await;
+    Ok(())
+}

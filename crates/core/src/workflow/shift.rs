@@ -1,0 +1,119 @@
+use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven};
+use crate::deployment::{EventKind, Status, TrafficState};
+use crate::plan::WeightPair;
+use crate::ports::{Clock, DeploymentStore, RecordSet, TrafficRouter};
+
+/// Sets the weights of the cursor's step: both records in one change. The step is claimed in
+/// the record before Route 53 is touched, and the change is recorded after; if an emergency
+/// rollback took the deployment in between, traffic goes back to blue and the answer is
+/// `Fenced`, so a late shift can never leave traffic on green.
+pub async fn shift_traffic(
+    store: &impl DeploymentStore,
+    router: &impl TrafficRouter,
+    clock: &impl Clock,
+    cursor: Cursor,
+) -> Result<Cursor, WorkflowError> {
+    let mut deployment = load(store, &cursor.deployment).await?;
+    ensure_driven(&deployment)?;
+    let step =
+        deployment
+            .plan
+            .step(cursor.step)
+            .cloned()
+            .ok_or_else(|| WorkflowError::BadInput {
+                what: "step".into(),
+                message: format!(
+                    "deployment {} has {} steps, there is no step {}",
+                    deployment.id,
+                    deployment.plan.steps.len(),
+                    cursor.step
+                ),
+            })?;
+
+    // Already shifted by an earlier try of this step: hand back the change it made.
+    if deployment.status == Status::Shifting
+        && deployment.step == Some(step.index)
+        && let Some(traffic) = deployment
+            .traffic
+            .as_ref()
+            .filter(|t| t.weights == step.weights)
+    {
+        return Ok(Cursor {
+            change_id: Some(traffic.change_id.clone()),
+            in_sync: false,
+            sync_polls: 0,
+            percent: step.percent,
+            ..cursor
+        });
+    }
+
+    let now = clock.now();
+    deployment.step = Some(step.index);
+    let claim = deployment
+        .transition(
+            Status::Shifting,
+            now,
+            EventKind::ShiftStarted {
+                step: step.index,
+                asked_percent: step.percent,
+                weights: step.weights,
+            },
+        )
+        .map_err(|_| fenced(&deployment))?;
+    save_driven(store, &deployment, &claim).await?;
+
+    let records = RecordSet::from_spec(&deployment.spec);
+    let change = router.set_weights(&records, step.weights).await?;
+
+    let changed_at = clock.now();
+    deployment.traffic = Some(TrafficState {
+        asked_percent: step.percent,
+        weights: step.weights,
+        green_share: step.green_share,
+        change_id: change.0.clone(),
+        changed_at,
+        live_at: None,
+    });
+    let shifted = deployment
+        .transition(
+            Status::Shifting,
+            changed_at,
+            EventKind::TrafficShifted {
+                step: step.index,
+                asked_percent: step.percent,
+                weights: step.weights,
+                green_share: step.green_share,
+                change_id: change.0.clone(),
+            },
+        )
+        .map_err(|_| fenced(&deployment))?;
+    match save_driven(store, &deployment, &shifted).await {
+        Ok(()) => {}
+        Err(WorkflowError::Fenced { id, status, by }) => {
+            // Our change may have landed after the takeover's: put blue back ourselves.
+            tracing::warn!(deployment_id = %id, %by, "taken over while shifting; restoring 100% blue");
+            router.set_weights(&records, WeightPair::ALL_BLUE).await?;
+            return Err(WorkflowError::Fenced { id, status, by });
+        }
+        Err(other) => return Err(other),
+    }
+    tracing::info!(
+        deployment_id = %deployment.id,
+        step = step.index,
+        percent = step.percent,
+        blue = step.weights.blue(),
+        green = step.weights.green(),
+        change_id = %change,
+        "traffic shifted"
+    );
+    Ok(Cursor {
+        percent: step.percent,
+        change_id: Some(change.0),
+        in_sync: false,
+        sync_polls: 0,
+        analyze_at: None,
+        decision: None,
+        reason: None,
+        ..cursor
+    })
+}

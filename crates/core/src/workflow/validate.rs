@@ -1,0 +1,274 @@
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Cursor, WorkflowError, notify};
+use crate::deployment::{Deployment, DeploymentId, EventKind, Status};
+use crate::plan::WeightPair;
+use crate::ports::{
+    AlarmState, AlarmStates, Clock, DeploymentKey, DeploymentStore, Notifier, RecordSet,
+    RouterError, ServiceLock, StoreError, TrafficRouter,
+};
+use crate::spec::{DeploymentSpec, FieldError, SpecErrors, ValidationContext, merge_over_defaults};
+
+/// What Validate receives: the request as sent and the execution it runs in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateRequest {
+    pub request: Value,
+    /// The execution name, which becomes the deployment id.
+    pub execution_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+}
+
+/// Checks a deployment request against its spec rules and the real world (zone, records, blue
+/// carrying the traffic, alarms), takes the service's lock and writes the deployment record.
+///
+/// Nothing is written until every check passed. Run again for the same execution, it returns
+/// the deployment it created the first time.
+pub async fn validate_deployment(
+    store: &impl DeploymentStore,
+    router: &impl TrafficRouter,
+    alarms: &impl AlarmStates,
+    notifier: &impl Notifier,
+    clock: &impl Clock,
+    input: ValidateRequest,
+) -> Result<Cursor, WorkflowError> {
+    let id = DeploymentId::parse(&input.execution_name).map_err(|e| WorkflowError::BadInput {
+        what: "executionName".into(),
+        message: e.to_string(),
+    })?;
+    let spec = resolve_spec(store, &input.request).await?;
+
+    // A retry of this very execution: the lock names it, and maybe the record exists.
+    let held = store.lock(&spec.service).await?;
+    let own_lock = held.filter(|lock| lock.deployment.id == id);
+    if let Some(lock) = &own_lock
+        && let Some(existing) = store.get(&lock.deployment).await?
+    {
+        return Ok(Cursor::at(&existing, 0));
+    }
+
+    check_world(router, alarms, &spec).await?;
+
+    let now = clock.now();
+    let started_at = own_lock.map(|l| l.deployment.started_at).unwrap_or(now);
+    let mut deployment = Deployment::new(id.clone(), spec, input.execution_arn, started_at);
+    let key = DeploymentKey::of(&deployment);
+    let lock = ServiceLock {
+        deployment: key.clone(),
+        lease_until: now + lease_for(&deployment),
+        alarms: deployment.spec.alarms.clone(),
+    };
+    store
+        .acquire_lock(&lock, now)
+        .await
+        .map_err(|error| match error {
+            StoreError::LockHeld {
+                service,
+                holder,
+                lease_until,
+            } => WorkflowError::Conflict {
+                service,
+                holder,
+                lease_until,
+            },
+            other => other.into(),
+        })?;
+
+    let event = deployment.transition(
+        Status::Shifting,
+        now,
+        EventKind::Started {
+            version: deployment.spec.version.clone(),
+            steps: deployment.plan.steps.iter().map(|s| s.percent).collect(),
+            warnings: deployment.warnings.clone(),
+        },
+    );
+    let event = event.map_err(|e| WorkflowError::Internal {
+        id: id.to_string(),
+        message: e.to_string(),
+    })?;
+    match store.create(&deployment, &event).await {
+        Ok(()) => {}
+        // Two tries of the same execution raced; the other one wrote it.
+        Err(StoreError::AlreadyExists { .. }) => {
+            if let Some(existing) = store.get(&key).await? {
+                return Ok(Cursor::at(&existing, 0));
+            }
+        }
+        Err(other) => {
+            // Leave no lock behind for a deployment that does not exist.
+            if let Err(release) = store.release_lock(&key.service, &id).await {
+                tracing::warn!(deployment_id = %id, error = %release, "lock not released after a failed create");
+            }
+            return Err(other.into());
+        }
+    }
+    for warning in &deployment.warnings {
+        tracing::warn!(deployment_id = %id, field = %warning.field, "{}", warning.message);
+    }
+    let plan: Vec<String> = deployment
+        .plan
+        .steps
+        .iter()
+        .map(|s| format!("{}%", s.percent))
+        .collect();
+    notify(
+        notifier,
+        &deployment,
+        format!(
+            "deployment of {} {} started: {}",
+            deployment.service,
+            deployment.spec.version,
+            plan.join(" → ")
+        ),
+    )
+    .await;
+    Ok(Cursor::at(&deployment, 0))
+}
+
+/// The request laid over the service's stored defaults, parsed and normalised.
+async fn resolve_spec(
+    store: &impl DeploymentStore,
+    request: &Value,
+) -> Result<DeploymentSpec, WorkflowError> {
+    let Some(object) = request.as_object() else {
+        return Err(SpecErrors(vec![FieldError {
+            field: "request".into(),
+            message: "must be a JSON object".into(),
+        }])
+        .into());
+    };
+    let service = object
+        .get("service")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or_default();
+    let merged = if service.is_empty() {
+        request.clone()
+    } else {
+        match store.service_config(service).await? {
+            Some(defaults) => merge_over_defaults(&defaults, request),
+            None => request.clone(),
+        }
+    };
+    Ok(DeploymentSpec::from_json(&merged)?)
+}
+
+/// Every check of the spec, its zone, records and alarms, reported together.
+async fn check_world(
+    router: &impl TrafficRouter,
+    alarms: &impl AlarmStates,
+    spec: &DeploymentSpec,
+) -> Result<(), WorkflowError> {
+    let mut problems = Vec::new();
+    let mut context = ValidationContext::default();
+    if !spec.hosted_zone_id.is_empty() {
+        match router.zone_domain(&spec.hosted_zone_id).await {
+            Ok(domain) => context.zone_domain = Some(domain),
+            Err(RouterError::ZoneNotFound { zone }) => problems.push(FieldError {
+                field: "hostedZoneId".into(),
+                message: format!("hosted zone {zone} does not exist"),
+            }),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    if let Err(SpecErrors(spec_problems)) = spec.validate(&context) {
+        problems.extend(spec_problems);
+    }
+    if !problems.is_empty() {
+        return Err(SpecErrors(problems).into());
+    }
+    check_records(router, spec, &mut problems).await?;
+    check_alarms(alarms, spec, &mut problems).await?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(SpecErrors(problems).into())
+    }
+}
+
+async fn check_records(
+    router: &impl TrafficRouter,
+    spec: &DeploymentSpec,
+    problems: &mut Vec<FieldError>,
+) -> Result<(), WorkflowError> {
+    let records = RecordSet::from_spec(spec);
+    let found = router.read_weights(&records).await?;
+    let describe = format!(
+        "{} {} in zone {}",
+        records.name,
+        records.record_type.as_str(),
+        records.hosted_zone_id
+    );
+    for (colour, record) in [
+        (RecordSet::BLUE, &found.blue),
+        (RecordSet::GREEN, &found.green),
+    ] {
+        if record.is_none() {
+            problems.push(FieldError {
+                field: "recordName".into(),
+                message: format!("no weighted record with set identifier {colour} for {describe}"),
+            });
+        }
+    }
+    if let Some(weights) = found.weights() {
+        if weights.green() > 0 {
+            problems.push(FieldError {
+                field: "recordName".into(),
+                message: format!(
+                    "green already receives traffic ({weights}) on {describe}: blue must carry all of it before a deployment starts"
+                ),
+            });
+        }
+    } else if found.blue.is_some() && found.green.is_some() {
+        problems.push(FieldError {
+            field: "recordName".into(),
+            message: format!(
+                "blue and green both have weight 0 on {describe}: Route 53 splits traffic evenly"
+            ),
+        });
+    }
+    debug_assert_eq!(WeightPair::ALL_BLUE.green(), 0);
+    Ok(())
+}
+
+async fn check_alarms(
+    alarms: &impl AlarmStates,
+    spec: &DeploymentSpec,
+    problems: &mut Vec<FieldError>,
+) -> Result<(), WorkflowError> {
+    if spec.alarms.is_empty() {
+        return Ok(());
+    }
+    let states = alarms.alarm_states(&spec.alarms).await?;
+    for (i, status) in states.iter().enumerate() {
+        match status.state {
+            None => problems.push(FieldError {
+                field: format!("alarms[{i}]"),
+                message: format!("CloudWatch alarm {:?} does not exist", status.name),
+            }),
+            Some(AlarmState::Alarm) if !spec.hotfix => problems.push(FieldError {
+                field: format!("alarms[{i}]"),
+                message: format!(
+                    "CloudWatch alarm {:?} is already in ALARM; resolve it first, or set hotfix: true to deploy anyway",
+                    status.name
+                ),
+            }),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// How long the service's lock is leased: long enough for every bake twice over plus syncs and
+/// an hour, so only a deployment whose execution died leaves a lock that expires on its own.
+fn lease_for(deployment: &Deployment) -> Duration {
+    let steps = deployment.plan.steps.len() as i64;
+    let per_step_overhead = i64::from(deployment.spec.ttl_seconds) + 120;
+    let seconds =
+        2 * (deployment.plan.total_bake_seconds() as i64 + steps * per_step_overhead) + 3600;
+    Duration::seconds(seconds)
+}
