@@ -1,0 +1,33 @@
+//! sluice's AWS adapters: the only crate that talks to AWS. Each adapter implements one of the
+//! core's ports with the real SDK client:
+//!
+//! - [`Route53Router`]: [`TrafficRouter`](sluice_core::ports::TrafficRouter) on Route 53
+//!   weighted records;
+//! - [`CloudWatchMetrics`]: [`MetricSource`](sluice_core::ports::MetricSource) and
+//!   [`AlarmStates`](sluice_core::ports::AlarmStates) on CloudWatch;
+//! - [`DynamoDbStore`]: [`DeploymentStore`](sluice_core::ports::DeploymentStore) on one
+//!   DynamoDB table;
+//! - [`SnsNotifier`]: [`Notifier`](sluice_core::ports::Notifier) on an SNS topic;
+//! - [`SfnOrchestrator`]: [`Orchestrator`](sluice_core::ports::Orchestrator) on Step
+//!   Functions;
+//!
+//! and [`config`] builds the one `SdkConfig` they are made from. [`provision`] creates the
+//! resources for tests, the local runner and the demo.
+
+pub mod cloudwatch;
+pub mod config;
+pub mod dynamodb;
+mod failure;
+pub mod provision;
+pub mod route53;
+pub mod sfn;
+pub mod sns;
+
+pub use cloudwatch::CloudWatchMetrics;
+pub use config::SystemClock;
+pub use dynamodb::DynamoDbStore;
+pub use route53::{Route53Router, SyncPolling};
+pub use sfn::SfnOrchestrator;
+pub use sns::SnsNotifier;
+
+pub use aws_config::SdkConfig;
