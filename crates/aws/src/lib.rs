@@ -31,3 +31,13 @@ pub use sfn::SfnOrchestrator;
 pub use sns::SnsNotifier;
 
 pub use aws_config::SdkConfig;
+
+/// The SDK crates, for code outside this crate that must build a client (provisioning in tests
+/// and the local runner) without depending on aws-sdk-* itself.
+pub mod sdk {
+    pub use aws_sdk_cloudwatch as cloudwatch;
+    pub use aws_sdk_dynamodb as dynamodb;
+    pub use aws_sdk_route53 as route53;
+    pub use aws_sdk_sfn as sfn;
+    pub use aws_sdk_sns as sns;
+}

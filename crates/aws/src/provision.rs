@@ -334,3 +334,64 @@ pub async fn create_state_machine(
         Err(error) => Err(failed("CreateStateMachine", &what, &error)),
     }
 }
+
+/// One CloudWatch datapoint as a statistic set: what many samples added up to at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatisticSet {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub sample_count: f64,
+    pub sum: f64,
+    pub minimum: f64,
+    pub maximum: f64,
+}
+
+impl StatisticSet {
+    /// A counter's value (requests, errors) at `at`: one sample of `value`.
+    pub fn count(at: chrono::DateTime<chrono::Utc>, value: f64) -> StatisticSet {
+        StatisticSet {
+            at,
+            sample_count: 1.0,
+            sum: value,
+            minimum: value,
+            maximum: value,
+        }
+    }
+}
+
+/// Publishes datapoints of `metric` (PutMetricData, up to 1000 per call). Used by the local
+/// traffic simulator and tests; in AWS the services publish their own metrics.
+pub async fn put_statistic_sets(
+    client: &aws_sdk_cloudwatch::Client,
+    metric: &MetricRef,
+    sets: &[StatisticSet],
+) -> Result<(), ProvisionError> {
+    use aws_sdk_cloudwatch::types::{MetricDatum, StatisticSet as CwSet};
+    let what = format!("metric {metric}");
+    for chunk in sets.chunks(1000) {
+        let mut request = client.put_metric_data().namespace(&metric.namespace);
+        for set in chunk {
+            let mut datum = MetricDatum::builder()
+                .metric_name(&metric.metric_name)
+                .timestamp(aws_smithy_types::DateTime::from_millis(
+                    set.at.timestamp_millis(),
+                ))
+                .statistic_values(
+                    CwSet::builder()
+                        .sample_count(set.sample_count)
+                        .sum(set.sum)
+                        .minimum(set.minimum)
+                        .maximum(set.maximum)
+                        .build(),
+                );
+            for (name, value) in &metric.dimensions {
+                datum = datum.dimensions(Dimension::builder().name(name).value(value).build());
+            }
+            request = request.metric_data(datum.build());
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| failed("PutMetricData", &what, &e))?;
+    }
+    Ok(())
+}

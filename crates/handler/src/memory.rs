@@ -1,0 +1,104 @@
+//! The in-memory ports, for handler tests.
+
+use sluice_core::fakes::{
+    ManualClock, MemoryAlarms, MemoryMetrics, MemoryNotifier, MemoryOrchestrator, MemoryRouter,
+    MemoryStore,
+};
+use sluice_core::ports::{AlarmState, RecordSet};
+use sluice_core::{DeploymentSpec, WeightPair};
+
+use crate::config::Config;
+use crate::ports::Ports;
+
+/// Every port in memory; fields are public so a test can arrange and inspect the world.
+#[derive(Clone)]
+pub struct MemoryPorts {
+    pub config: Config,
+    pub store: MemoryStore,
+    pub router: MemoryRouter,
+    pub metrics: MemoryMetrics,
+    pub alarms: MemoryAlarms,
+    pub notifier: MemoryNotifier,
+    pub orchestrator: MemoryOrchestrator,
+    pub clock: ManualClock,
+}
+
+impl Default for MemoryPorts {
+    fn default() -> Self {
+        MemoryPorts {
+            config: Config {
+                table: "memory".into(),
+                notifications_topic_arn: None,
+                state_machine_arn: Some(MemoryOrchestrator::MACHINE.into()),
+                sync: Default::default(),
+                history_ttl: None,
+            },
+            store: MemoryStore::new(),
+            router: MemoryRouter::new(),
+            metrics: MemoryMetrics::new(),
+            alarms: MemoryAlarms::new(),
+            notifier: MemoryNotifier::new(),
+            orchestrator: MemoryOrchestrator::new(),
+            clock: ManualClock::new(),
+        }
+    }
+}
+
+impl MemoryPorts {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A world where `spec` can start: its zone (named after the record's parent domain), both
+    /// records with blue carrying all traffic, and its alarms existing and OK.
+    pub fn ready_for(spec: &DeploymentSpec) -> Self {
+        let ports = MemoryPorts::new();
+        let records = RecordSet::from_spec(spec);
+        let domain = records
+            .name
+            .split_once('.')
+            .map(|(_, rest)| rest)
+            .unwrap_or(&records.name);
+        ports.router.add_zone(&records.hosted_zone_id, domain);
+        ports.router.add_records(&records, WeightPair::ALL_BLUE);
+        for alarm in &spec.alarms {
+            ports.alarms.set(alarm, AlarmState::Ok);
+        }
+        ports
+    }
+}
+
+impl Ports for MemoryPorts {
+    type Store = MemoryStore;
+    type Router = MemoryRouter;
+    type Metrics = MemoryMetrics;
+    type Alarms = MemoryAlarms;
+    type Notifier = MemoryNotifier;
+    type Orchestrator = MemoryOrchestrator;
+    type Clock = ManualClock;
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn store(&self) -> &MemoryStore {
+        &self.store
+    }
+    fn router(&self) -> &MemoryRouter {
+        &self.router
+    }
+    fn metrics(&self) -> &MemoryMetrics {
+        &self.metrics
+    }
+    fn alarms(&self) -> &MemoryAlarms {
+        &self.alarms
+    }
+    fn notifier(&self) -> &MemoryNotifier {
+        &self.notifier
+    }
+    fn orchestrator(&self) -> &MemoryOrchestrator {
+        &self.orchestrator
+    }
+    fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+}
