@@ -10,7 +10,7 @@ use thiserror::Error;
 pub enum HandlerError {
     #[error(transparent)]
     Workflow(#[from] WorkflowError),
-    #[error("event.{field}: {message}")]
+    #[error("{field}: {message}")]
     BadEvent { field: String, message: String },
 }
 
@@ -43,7 +43,11 @@ pub fn parse_event<T: DeserializeOwned>(event: Value) -> Result<T, HandlerError>
     serde_path_to_error::deserialize(event).map_err(|error| {
         let path = error.path().to_string();
         HandlerError::BadEvent {
-            field: if path == "." { "payload".into() } else { path },
+            field: if path == "." {
+                "event".into()
+            } else {
+                format!("event.{path}")
+            },
             message: error.into_inner().to_string(),
         }
     })

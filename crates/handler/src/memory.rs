@@ -1,5 +1,7 @@
 //! The in-memory ports, for handler tests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sluice_core::fakes::{
     ManualClock, MemoryAlarms, MemoryMetrics, MemoryNotifier, MemoryOrchestrator, MemoryRouter,
     MemoryStore,
@@ -101,4 +103,33 @@ impl Ports for MemoryPorts {
     fn clock(&self) -> &ManualClock {
         &self.clock
     }
+}
+
+/// The JSON of `events/<name>.json`, the sample events every handler is tested with.
+pub fn sample_event(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The world the sample events describe: ready for `events/manual-start.json`, with the
+/// deployment of `events/validate.json` started (at the sample cursors' start time).
+pub async fn sample_world() -> (MemoryPorts, sluice_core::workflow::Cursor) {
+    use sluice_core::workflow::{ValidateRequest, validate_deployment};
+    let request: ValidateRequest = serde_json::from_value(sample_event("validate")).unwrap();
+    let spec = DeploymentSpec::from_json(&request.request).unwrap();
+    let ports = MemoryPorts::ready_for(&spec);
+    let cursor = validate_deployment(
+        &ports.store,
+        &ports.router,
+        &ports.alarms,
+        &ports.notifier,
+        &ports.clock,
+        request,
+    )
+    .await
+    .unwrap();
+    (ports, cursor)
 }

@@ -1,0 +1,107 @@
+//! rollback: returns all traffic to blue (in one change, or through the spec's ramp-down steps),
+//! waits for Route 53 to sync, marks the deployment rolled back with its reason (the analysis
+//! that failed, or the error the state machine caught), releases the lock and notifies. Safe to
+//! run twice.
+
+// The AWS SDK futures nest deeply; the default limit is too low for their layout.
+#![recursion_limit = "256"]
+
+use serde_json::Value;
+use sluice_core::workflow::{Cursor, RollbackRequest, roll_back};
+use sluice_handler::{AwsPorts, HandlerError, Ports, deployment_span, parse_event};
+use tracing::Instrument;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    sluice_handler::init_logs();
+    let ports = AwsPorts::from_env().await?;
+    sluice_handler::serve(ports, handle).await
+}
+
+async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError> {
+    let request: RollbackRequest = parse_event(event)?;
+    let span = deployment_span(&request.cursor.deployment.id);
+    Ok(roll_back(
+        ports.store(),
+        ports.router(),
+        ports.notifier(),
+        ports.clock(),
+        request,
+    )
+    .instrument(span)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use sluice_core::ports::{DeploymentStore, RecordSet};
+    use sluice_core::{Status, WeightPair};
+    use sluice_handler::memory::{sample_event, sample_world};
+    use sluice_handler::testkit::MotoWorld;
+
+    #[tokio::test]
+    async fn the_sample_event_rolls_back_with_the_caught_error_as_reason() {
+        let (ports, cursor) = sample_world().await;
+        sluice_core::workflow::shift_traffic(&ports.store, &ports.router, &ports.clock, cursor)
+            .await
+            .unwrap();
+        let done = handle(&ports, sample_event("rollback")).await.unwrap();
+        let deployment = ports.store.only_deployment();
+        assert_eq!(deployment.status, Status::RolledBack);
+        assert_eq!(
+            ports
+                .router
+                .weights(&RecordSet::from_spec(&deployment.spec)),
+            WeightPair::ALL_BLUE
+        );
+        let reason = deployment.outcome.unwrap().reason;
+        assert!(
+            reason
+                .starts_with("step failed with Sluice.SyncTimeout: Route 53 change C2682N5HXP0BZ4"),
+            "{reason}"
+        );
+        assert_eq!(done.reason, Some(reason));
+        assert!(ports.store.lock_of("checkout-api").is_none());
+        // Twice is safe: nothing more changes.
+        let changes = ports.router.changes().len();
+        handle(&ports, sample_event("rollback")).await.unwrap();
+        assert_eq!(ports.router.changes().len(), changes);
+    }
+
+    #[tokio::test]
+    async fn on_moto_traffic_returns_to_blue_and_the_record_says_why() {
+        let world = MotoWorld::start().await;
+        let p = &world.ports;
+        let input = serde_json::from_value(
+            json!({"request": world.request, "executionName": "moto-rollback"}),
+        )
+        .unwrap();
+        let cursor = sluice_core::workflow::validate_deployment(
+            p.store(),
+            p.router(),
+            p.alarms(),
+            p.notifier(),
+            p.clock(),
+            input,
+        )
+        .await
+        .unwrap();
+        let cursor = sluice_core::workflow::shift_traffic(p.store(), p.router(), p.clock(), cursor)
+            .await
+            .unwrap();
+        assert_eq!(world.weights().await, WeightPair::new(9, 1).unwrap());
+        let mut event = serde_json::to_value(&cursor).unwrap();
+        event["reason"] = json!("error-rate: 5.0000 percent is above max 1");
+        handle(p, event).await.unwrap();
+        assert_eq!(world.weights().await, WeightPair::ALL_BLUE);
+        let stored = p.store().get(&cursor.deployment).await.unwrap().unwrap();
+        assert_eq!(stored.status, Status::RolledBack);
+        assert_eq!(
+            stored.outcome.unwrap().reason,
+            "error-rate: 5.0000 percent is above max 1"
+        );
+        assert!(p.store().lock(&world.service).await.unwrap().is_none());
+    }
+}
