@@ -7,6 +7,7 @@
 //! and writes conditionally on the revision it read. Each is safe to retry.
 
 mod analyze;
+mod approval;
 mod finalize;
 mod rollback;
 mod shift;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use analyze::analyze_step;
+pub use approval::{ApprovalRequest, await_approval};
 pub use finalize::finalize;
 pub use rollback::{RollbackRequest, roll_back};
 pub use shift::shift_traffic;
