@@ -22,6 +22,7 @@ pub mod provision;
 pub mod route53;
 pub mod sfn;
 pub mod sns;
+pub mod ssm;
 
 pub use cloudwatch::CloudWatchMetrics;
 pub use config::SystemClock;
@@ -40,4 +41,5 @@ pub mod sdk {
     pub use aws_sdk_route53 as route53;
     pub use aws_sdk_sfn as sfn;
     pub use aws_sdk_sns as sns;
+    pub use aws_sdk_ssm as ssm;
 }

@@ -11,6 +11,7 @@ pub mod fakes;
 pub mod metrics;
 pub mod plan;
 pub mod ports;
+pub mod release;
 pub mod spec;
 pub mod workflow;
 

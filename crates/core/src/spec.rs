@@ -58,6 +58,23 @@ pub struct DeploymentSpec {
     /// collect `analysis.minSamples` within its bake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_requests_per_second: Option<f64>,
+    /// Which repositories' tags release this service (for the release trigger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseSpec>,
+}
+
+/// Where a service's releases are tagged.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseSpec {
+    /// CodeCommit or ECR repository names, or GitHub `owner/name`s, whose tags release it.
+    #[serde(default)]
+    pub repositories: Vec<String>,
+    /// A regular expression tags must match to count as releases; its `version` group (or the
+    /// whole tag) must be a semantic version, with or without a leading `v`. Unset, any
+    /// semantic-version tag counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_pattern: Option<String>,
 }
 
 fn default_ttl_seconds() -> u32 {
@@ -489,6 +506,9 @@ impl DeploymentSpec {
         check_analysis(&self.analysis, &mut errors);
         self.check_alarms(&mut errors);
         check_rollback(&self.rollback, &mut errors);
+        if let Some(release) = &self.release {
+            check_release(release, &mut errors);
+        }
         if let Some(rps) = self.expected_requests_per_second
             && !(rps.is_finite() && rps > 0.0)
         {
@@ -889,6 +909,28 @@ fn check_rollback(rollback: &RollbackSpec, errors: &mut Problems) {
         );
     }
     debug_assert!(rollback_percents(rollback).last() == Some(&0.0));
+}
+
+fn check_release(release: &ReleaseSpec, errors: &mut Problems) {
+    if release.repositories.is_empty() {
+        errors.push(
+            "release.repositories",
+            "at least one repository is required",
+        );
+    }
+    for (i, repository) in release.repositories.iter().enumerate() {
+        if repository.trim().is_empty() {
+            errors.push(format!("release.repositories[{i}]"), "must not be empty");
+        }
+    }
+    if let Some(pattern) = &release.tag_pattern
+        && let Err(error) = regex::Regex::new(pattern)
+    {
+        errors.push(
+            "release.tagPattern",
+            format!("is not a regular expression: {error}"),
+        );
+    }
 }
 
 fn is_service_name(name: &str) -> bool {

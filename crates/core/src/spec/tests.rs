@@ -630,3 +630,17 @@ fn specs_round_trip_through_json() {
     let again = DeploymentSpec::from_json(&serde_json::to_value(&spec).unwrap()).unwrap();
     assert_eq!(spec, again);
 }
+
+#[test]
+fn release_sources_need_repositories_and_a_valid_pattern() {
+    let mut request = valid();
+    request["release"] = json!({"repositories": [], "tagPattern": "v(\\d+"});
+    assert_problem(
+        request.clone(),
+        "release.repositories: at least one repository is required",
+    );
+    assert_problem(request, "release.tagPattern: is not a regular expression");
+    let mut request = valid();
+    request["release"] = json!({"repositories": ["checkout-api", "acme/checkout-api"], "tagPattern": "^release-(?P<version>.+)$"});
+    assert_eq!(problems(request), Vec::<String>::new());
+}

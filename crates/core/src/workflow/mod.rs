@@ -8,10 +8,12 @@
 
 mod analyze;
 mod approval;
+mod emergency;
 mod finalize;
 mod rollback;
 mod shift;
 mod sync;
+mod trigger;
 mod validate;
 
 use chrono::{DateTime, Utc};
@@ -20,10 +22,12 @@ use thiserror::Error;
 
 pub use analyze::analyze_step;
 pub use approval::{ApprovalRequest, await_approval};
+pub use emergency::{AlarmNotification, Takeover, TakeoverOutcome};
 pub use finalize::finalize;
 pub use rollback::{RollbackRequest, roll_back};
 pub use shift::shift_traffic;
 pub use sync::{SyncLimits, check_sync};
+pub use trigger::{TriggerOutcome, trigger_release};
 pub use validate::{ValidateRequest, validate_deployment};
 
 use crate::deployment::{Deployment, DeploymentId, HistoryEvent, Status};

@@ -764,3 +764,412 @@ async fn awaiting_approval_is_refused_unless_the_analysis_asked_for_it() {
     assert_eq!(error.error_name(), "Sluice.Invalid");
     assert!(w.store.only_deployment().task_token.is_none());
 }
+
+// --- emergency rollback ---------------------------------------------------------------------
+
+fn alarm(state: &str, at: chrono::DateTime<chrono::Utc>) -> AlarmNotification {
+    serde_json::from_value(json!({
+        "AlarmName": "checkout-api-5xx",
+        "NewStateValue": state,
+        "NewStateReason": "Threshold Crossed: 1 datapoint [12.0] was greater than the threshold (5.0).",
+        "StateChangeTime": at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+    }))
+    .unwrap()
+}
+
+impl World {
+    async fn alarm(
+        &self,
+        orchestrator: &MemoryOrchestrator,
+        notification: &AlarmNotification,
+    ) -> Vec<TakeoverOutcome> {
+        let takeover = Takeover {
+            store: &self.store,
+            router: &self.router,
+            orchestrator,
+            notifier: &self.notifier,
+            clock: &self.clock,
+        };
+        takeover.on_alarm(notification).await.unwrap()
+    }
+
+    /// A deployment started through the orchestrator, so it has an execution to stop.
+    async fn started(&self, orchestrator: &MemoryOrchestrator) -> Cursor {
+        let started = orchestrator
+            .start_execution("exec-1", &request())
+            .await
+            .unwrap();
+        validate_deployment(
+            &self.store,
+            &self.router,
+            &self.alarms,
+            &self.notifier,
+            &self.clock,
+            ValidateRequest {
+                request: request(),
+                execution_name: "exec-1".into(),
+                execution_arn: Some(started.arn),
+            },
+        )
+        .await
+        .unwrap()
+    }
+}
+
+use crate::ports::{ExecutionStatus, Orchestrator};
+
+#[tokio::test]
+async fn an_alarm_takes_the_deployment_returns_blue_stops_the_execution_and_fences_later_steps() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    let cursor = w.started(&orchestrator).await;
+    let cursor = w.shift(cursor).await.unwrap();
+    let cursor = w.sync(cursor).await.unwrap();
+    let fired_at = w.clock.now();
+    w.clock.advance(2);
+    let outcomes = w.alarm(&orchestrator, &alarm("ALARM", fired_at)).await;
+    assert_eq!(
+        outcomes,
+        vec![TakeoverOutcome::RolledBack {
+            deployment: "exec-1".into(),
+            to_traffic_ms: Some(2000)
+        }]
+    );
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+    let d = w.store.only_deployment();
+    assert_eq!(d.status, Status::RolledBack);
+    assert_eq!(
+        d.controller,
+        Controller::Alarm {
+            alarm: "checkout-api-5xx".into()
+        }
+    );
+    assert!(
+        d.outcome
+            .unwrap()
+            .reason
+            .starts_with("alarm checkout-api-5xx went to ALARM: Threshold Crossed")
+    );
+    assert!(w.store.lock_of("checkout-api").is_none());
+    assert_eq!(orchestrator.executions()[0].2, ExecutionStatus::Aborted);
+    assert!(
+        orchestrator
+            .stop_cause("exec-1")
+            .unwrap()
+            .contains("alarm checkout-api-5xx")
+    );
+    let rolled_back = w
+        .store
+        .events(&d.id)
+        .into_iter()
+        .find_map(|e| match e.kind {
+            EventKind::RolledBack {
+                alarm_to_traffic_ms,
+                ..
+            } => Some(alarm_to_traffic_ms),
+            _ => None,
+        });
+    assert_eq!(rolled_back, Some(Some(2000)));
+    // The state machine's next step refuses and changes nothing.
+    let changes = w.router.changes().len();
+    w.clock.set(cursor.analyze_at.unwrap());
+    assert_eq!(
+        error_names(w.analyze(cursor.clone()).await).0,
+        "Sluice.Fenced"
+    );
+    assert_eq!(error_names(w.shift(cursor).await).0, "Sluice.Fenced");
+    assert_eq!(w.router.changes().len(), changes);
+}
+
+#[tokio::test]
+async fn ok_and_insufficient_data_are_ignored() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    let cursor = w.shift(w.started(&orchestrator).await).await.unwrap();
+    for state in ["OK", "INSUFFICIENT_DATA"] {
+        let outcomes = w.alarm(&orchestrator, &alarm(state, w.clock.now())).await;
+        assert!(matches!(&outcomes[0], TakeoverOutcome::Ignored { state: s, .. } if s == state));
+    }
+    assert_eq!(w.router.weights(&records()), WeightPair::for_percent(10.0));
+    assert_eq!(w.store.only_deployment().status, Status::Shifting);
+    assert!(w.shift(cursor).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_alarm_without_an_active_deployment_does_nothing() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    let outcomes = w.alarm(&orchestrator, &alarm("ALARM", w.clock.now())).await;
+    assert_eq!(
+        outcomes,
+        vec![TakeoverOutcome::NothingActive {
+            alarm: "checkout-api-5xx".into()
+        }]
+    );
+    assert!(w.router.changes().is_empty());
+}
+
+#[tokio::test]
+async fn repeated_deliveries_end_in_one_rollback() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    w.shift(w.started(&orchestrator).await).await.unwrap();
+    let notification = alarm("ALARM", w.clock.now());
+    let first = w.alarm(&orchestrator, &notification).await;
+    assert!(matches!(first[0], TakeoverOutcome::RolledBack { .. }));
+    // The lock is gone, so a redelivery finds nothing active; asked by key, it says so too.
+    for _ in 0..3 {
+        assert!(matches!(
+            w.alarm(&orchestrator, &notification).await[0],
+            TakeoverOutcome::NothingActive { .. }
+        ));
+    }
+    let key = crate::ports::DeploymentKey::of(&w.store.only_deployment());
+    let takeover = Takeover {
+        store: &w.store,
+        router: &w.router,
+        orchestrator: &orchestrator,
+        notifier: &w.notifier,
+        clock: &w.clock,
+    };
+    let again = takeover
+        .take_over(
+            &key,
+            Controller::Alarm {
+                alarm: "other".into(),
+            },
+            "again",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        TakeoverOutcome::AlreadyRolledBack {
+            deployment: "exec-1".into()
+        }
+    );
+    let d = w.store.only_deployment();
+    let rollbacks = w
+        .store
+        .events(&d.id)
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::RolledBack { .. }))
+        .count();
+    assert_eq!(rollbacks, 1);
+}
+
+#[tokio::test]
+async fn a_takeover_interrupted_after_the_fence_is_finished_by_the_next_delivery() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    w.shift(w.started(&orchestrator).await).await.unwrap();
+    let notification = alarm("ALARM", w.clock.now());
+    w.router.fail_next(RouterError::Throttled {
+        operation: "ChangeResourceRecordSets",
+        zone: ZONE.into(),
+        message: "Rate exceeded".into(),
+    });
+    let takeover = Takeover {
+        store: &w.store,
+        router: &w.router,
+        orchestrator: &orchestrator,
+        notifier: &w.notifier,
+        clock: &w.clock,
+    };
+    assert!(takeover.on_alarm(&notification).await.is_err());
+    let d = w.store.only_deployment();
+    assert_eq!(
+        (d.status, d.controller.clone()),
+        (
+            Status::RollingBack,
+            Controller::Alarm {
+                alarm: "checkout-api-5xx".into()
+            }
+        )
+    );
+    // The lock is still held, so the redelivery finds the deployment and completes the job.
+    let outcomes = takeover.on_alarm(&notification).await.unwrap();
+    assert!(matches!(outcomes[0], TakeoverOutcome::RolledBack { .. }));
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+    assert_eq!(w.store.only_deployment().status, Status::RolledBack);
+}
+
+#[tokio::test]
+async fn a_takeover_racing_a_state_machine_write_retries_on_the_new_revision() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    w.shift(w.started(&orchestrator).await).await.unwrap();
+    // Just before the takeover's write lands, the state machine writes (revision moves on).
+    let store = w.store.clone();
+    w.store.before_next_save(Box::new(move || {
+        let mut d = store.only_deployment();
+        d.revision += 1;
+        store.replace(d);
+    }));
+    let outcomes = w.alarm(&orchestrator, &alarm("ALARM", w.clock.now())).await;
+    assert!(
+        matches!(outcomes[0], TakeoverOutcome::RolledBack { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+}
+
+#[tokio::test]
+async fn a_takeover_fails_the_approval_the_state_machine_waits_on() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    w.started(&orchestrator).await;
+    let mut d = w.store.only_deployment();
+    d.task_token = Some("token-9".into());
+    w.store.replace(d);
+    w.alarm(&orchestrator, &alarm("ALARM", w.clock.now())).await;
+    let answers = orchestrator.task_answers();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].0, "token-9");
+    assert!(matches!(&answers[0].1, Err((error, _)) if error == "Sluice.Aborted"));
+}
+
+#[test]
+fn cloudwatch_state_change_times_parse_with_and_without_an_offset_colon() {
+    let parse = |t: &str| {
+        serde_json::from_value::<AlarmNotification>(
+            json!({"AlarmName": "a", "NewStateValue": "ALARM", "StateChangeTime": t}),
+        )
+        .map(|a| a.state_change_time)
+    };
+    let expected = chrono::DateTime::parse_from_rfc3339("2026-11-25T23:40:17.302Z").unwrap();
+    assert_eq!(parse("2026-11-25T23:40:17.302+0000").unwrap(), expected);
+    assert_eq!(parse("2026-11-25T23:40:17.302Z").unwrap(), expected);
+    assert!(
+        parse("yesterday")
+            .unwrap_err()
+            .to_string()
+            .contains("StateChangeTime")
+    );
+}
+
+// --- release trigger ------------------------------------------------------------------------
+
+fn release_event(
+    id: &str,
+    source: crate::release::TriggerSource,
+    tag: &str,
+) -> crate::release::ReleaseEvent {
+    crate::release::ReleaseEvent {
+        source,
+        event_id: id.into(),
+        repository: "acme/checkout-api".into(),
+        tag: tag.into(),
+    }
+}
+
+async fn registered(w: &World) {
+    let mut defaults = request();
+    defaults.as_object_mut().unwrap().remove("version");
+    defaults["release"] =
+        json!({"repositories": ["checkout-api"], "tagPattern": "^v[0-9]+\\.[0-9]+\\.[0-9]+$"});
+    w.store
+        .put_service_config("checkout-api", &defaults)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_release_tag_starts_one_deployment_named_after_service_and_version() {
+    let w = World::new();
+    registered(&w).await;
+    let orchestrator = MemoryOrchestrator::new();
+    let event = release_event("e-1", crate::release::TriggerSource::Codecommit, "v2.4.0");
+    let outcomes = trigger_release(&w.store, &orchestrator, &w.clock, event.clone())
+        .await
+        .unwrap();
+    let name = crate::release::execution_name("checkout-api", "v2.4.0");
+    assert_eq!(
+        outcomes,
+        vec![TriggerOutcome::Started {
+            service: "checkout-api".into(),
+            version: "v2.4.0".into(),
+            execution_name: name.clone(),
+            execution_arn: MemoryOrchestrator::arn_of(&name),
+        }]
+    );
+    let executions = orchestrator.executions();
+    assert_eq!(executions.len(), 1);
+    assert_eq!(
+        executions[0].1,
+        json!({"service": "checkout-api", "version": "v2.4.0"})
+    );
+    // The same delivery twenty times, and the same tag through ECR: still one execution.
+    for _ in 0..20 {
+        let again = trigger_release(&w.store, &orchestrator, &w.clock, event.clone())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&again[0], TriggerOutcome::AlreadyStarted { execution_name, .. } if execution_name == &name)
+        );
+    }
+    let via_ecr = release_event("e-2", crate::release::TriggerSource::Ecr, "v2.4.0");
+    let again = trigger_release(&w.store, &orchestrator, &w.clock, via_ecr)
+        .await
+        .unwrap();
+    assert!(matches!(&again[0], TriggerOutcome::AlreadyStarted { .. }));
+    assert_eq!(orchestrator.executions().len(), 1);
+}
+
+#[tokio::test]
+async fn tags_that_are_not_releases_and_unknown_repositories_start_nothing() {
+    let w = World::new();
+    registered(&w).await;
+    let orchestrator = MemoryOrchestrator::new();
+    let outcomes = trigger_release(
+        &w.store,
+        &orchestrator,
+        &w.clock,
+        release_event("e-1", crate::release::TriggerSource::Github, "nightly"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&outcomes[0], TriggerOutcome::Ignored { reason } if reason.contains("\"nightly\""))
+    );
+    let mut other = release_event("e-2", crate::release::TriggerSource::Github, "v1.0.0");
+    other.repository = "acme/payments".into();
+    let outcomes = trigger_release(&w.store, &orchestrator, &w.clock, other)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcomes[0], TriggerOutcome::Ignored { reason } if reason.contains("acme/payments"))
+    );
+    assert!(orchestrator.executions().is_empty());
+}
+
+#[tokio::test]
+async fn a_delivery_that_failed_before_starting_is_started_by_the_redelivery() {
+    let w = World::new();
+    registered(&w).await;
+    let orchestrator = MemoryOrchestrator::new();
+    let event = release_event("e-1", crate::release::TriggerSource::Ecr, "v3.0.0");
+    // The key was claimed, then the start failed (no ARN recorded).
+    let name = crate::release::execution_name("checkout-api", "v3.0.0");
+    let record = crate::ports::TriggerRecord {
+        execution_name: name.clone(),
+        execution_arn: None,
+        seen_at: w.clock.now(),
+    };
+    w.store
+        .claim_trigger(
+            &format!("{}#checkout-api", event.trigger_key()),
+            &record,
+            w.clock.now(),
+        )
+        .await
+        .unwrap();
+    let outcomes = trigger_release(&w.store, &orchestrator, &w.clock, event)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcomes[0], TriggerOutcome::Started { execution_arn, .. } if execution_arn == &MemoryOrchestrator::arn_of(&name))
+    );
+    assert_eq!(orchestrator.executions().len(), 1);
+}

@@ -1,0 +1,144 @@
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::WorkflowError;
+use crate::ports::{Clock, DeploymentStore, Orchestrator, TriggerClaim, TriggerRecord};
+use crate::release::{ReleaseEvent, execution_name, releases, version_of_tag};
+use crate::spec::ReleaseSpec;
+
+/// How long an event's idempotency key is kept: longer than EventBridge and GitHub redeliver.
+const TRIGGER_KEY_DAYS: i64 = 7;
+
+/// What a release event led to, for one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum TriggerOutcome {
+    #[serde(rename_all = "camelCase")]
+    Started {
+        service: String,
+        version: String,
+        execution_name: String,
+        execution_arn: String,
+    },
+    /// A repeated delivery, or the same release from another source: the deployment it started
+    /// the first time.
+    #[serde(rename_all = "camelCase")]
+    AlreadyStarted {
+        service: String,
+        version: String,
+        execution_name: String,
+        execution_arn: String,
+    },
+    Ignored {
+        reason: String,
+    },
+}
+
+/// Starts the deployment a release tag asks for, exactly once: the services whose release
+/// spec names the tag's repository, at the version the tag names. Each start is recorded under
+/// the delivery's idempotency key first and uses an execution name derived from service and
+/// version, so neither a repeated delivery nor the same tag from two sources starts a second
+/// deployment.
+pub async fn trigger_release(
+    store: &impl DeploymentStore,
+    orchestrator: &impl Orchestrator,
+    clock: &impl Clock,
+    event: ReleaseEvent,
+) -> Result<Vec<TriggerOutcome>, WorkflowError> {
+    let mut outcomes = Vec::new();
+    for (service, config) in store.service_configs().await? {
+        let Some(release) = config.get("release") else {
+            continue;
+        };
+        let release: ReleaseSpec = match serde_json::from_value(release.clone()) {
+            Ok(release) => release,
+            Err(error) => {
+                tracing::warn!(%service, %error, "service config has an unreadable release section; skipped");
+                continue;
+            }
+        };
+        if !releases(&release, &event.repository) {
+            continue;
+        }
+        let Some(version) = version_of_tag(&event.tag, release.tag_pattern.as_deref()) else {
+            let reason = format!(
+                "tag {:?} of {} is not a release of {service} (tag pattern {})",
+                event.tag,
+                event.repository,
+                release.tag_pattern.as_deref().unwrap_or("semantic version")
+            );
+            tracing::info!(%service, "{reason}");
+            outcomes.push(TriggerOutcome::Ignored { reason });
+            continue;
+        };
+        outcomes.push(start_once(store, orchestrator, clock, &event, &service, &version).await?);
+    }
+    if outcomes.is_empty() {
+        let reason = format!(
+            "no service is released from repository {}",
+            event.repository
+        );
+        tracing::info!("{reason}");
+        outcomes.push(TriggerOutcome::Ignored { reason });
+    }
+    Ok(outcomes)
+}
+
+async fn start_once(
+    store: &impl DeploymentStore,
+    orchestrator: &impl Orchestrator,
+    clock: &impl Clock,
+    event: &ReleaseEvent,
+    service: &str,
+    version: &str,
+) -> Result<TriggerOutcome, WorkflowError> {
+    let name = execution_name(service, version);
+    let key = format!("{}#{service}", event.trigger_key());
+    let now = clock.now();
+    let record = TriggerRecord {
+        execution_name: name.clone(),
+        execution_arn: None,
+        seen_at: now,
+    };
+    let claim = store
+        .claim_trigger(&key, &record, now + Duration::days(TRIGGER_KEY_DAYS))
+        .await?;
+    if let TriggerClaim::Seen(TriggerRecord {
+        execution_arn: Some(arn),
+        execution_name,
+        ..
+    }) = &claim
+    {
+        tracing::info!(%service, %version, execution = %execution_name, "repeated delivery; already started");
+        return Ok(TriggerOutcome::AlreadyStarted {
+            service: service.into(),
+            version: version.into(),
+            execution_name: execution_name.clone(),
+            execution_arn: arn.clone(),
+        });
+    }
+    // New, or claimed by a delivery that failed before starting: start (a name already used
+    // returns that execution).
+    let started = orchestrator
+        .start_execution(&name, &json!({"service": service, "version": version}))
+        .await?;
+    store.complete_trigger(&key, &started.arn).await?;
+    tracing::info!(%service, %version, execution = %name, already_existed = started.already_existed, "release deployment started");
+    let (service, version) = (service.to_string(), version.to_string());
+    Ok(if started.already_existed {
+        TriggerOutcome::AlreadyStarted {
+            service,
+            version,
+            execution_name: name,
+            execution_arn: started.arn,
+        }
+    } else {
+        TriggerOutcome::Started {
+            service,
+            version,
+            execution_name: name,
+            execution_arn: started.arn,
+        }
+    })
+}
