@@ -310,6 +310,60 @@ pub fn decide(
     }
 }
 
+/// What operators asked of a running deployment, applied at its next analysis.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorRequests {
+    /// Who asked to hold the deployment at the next step boundary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<String>,
+    /// Who asked to skip the remaining steps once the current analysis passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote: Option<String>,
+}
+
+/// Layers operator requests over the judge's decision: a requested promotion turns a passing
+/// step's advance into a promotion (through the approval gate, if the spec has one); a
+/// requested pause holds an advance or a promotion for approval. Returns the decision and the
+/// one an approval will carry out (`None` when an approval means "as if it passed").
+pub fn with_operator_requests(
+    decision: Decision,
+    verdict: Verdict,
+    requests: &OperatorRequests,
+    approval: Approval,
+) -> (Decision, Option<Decision>) {
+    let mut decision = decision;
+    if let (Verdict::Pass, Some(who), Decision::Advance { .. }) =
+        (verdict, &requests.promote, &decision)
+    {
+        decision = if approval == Approval::BeforePromote {
+            Decision::AwaitApproval {
+                reason: format!(
+                    "{who} asked to promote; the spec asks for approval before promotion"
+                ),
+            }
+        } else {
+            Decision::Promote
+        };
+    }
+    // A passing step that waits for approval waits at the promotion gate.
+    let held = match (&decision, verdict) {
+        (Decision::AwaitApproval { .. }, Verdict::Pass) => Some(Decision::Promote),
+        _ => None,
+    };
+    if let Some(who) = &requests.pause
+        && matches!(decision, Decision::Advance { .. } | Decision::Promote)
+    {
+        return (
+            Decision::AwaitApproval {
+                reason: format!("paused by {who}; `sluice resume` continues"),
+            },
+            Some(decision),
+        );
+    }
+    (decision, held)
+}
+
 /// The reasons of the metrics that decided the verdict, for decisions and notifications.
 pub fn verdict_reasons(results: &[MetricResult], verdict: Verdict) -> String {
     let reasons: Vec<String> = results

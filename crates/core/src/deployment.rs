@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::analysis::{AnalysisCounters, Decision, MetricResult, Verdict};
+use crate::analysis::{AnalysisCounters, Decision, MetricResult, OperatorRequests, Verdict};
 use crate::metrics::TimeWindow;
 use crate::plan::{StepPlan, WeightPair};
 use crate::spec::{DeploymentSpec, SpecWarning};
@@ -114,8 +114,10 @@ impl Status {
             (Validating, Shifting) => true,
             (Shifting, Baking) => true,
             (Baking, Analyzing | Shifting | AwaitingApproval) => true,
+            // An operator's forced promotion skips what is left.
+            (Shifting | Baking, Promoted) => true,
             (Analyzing, Shifting | Baking | AwaitingApproval | Promoted) => true,
-            (AwaitingApproval, Shifting | Baking | Promoted) => true,
+            (AwaitingApproval, Shifting | Baking | Analyzing | Promoted) => true,
             (RollingBack, RolledBack) => true,
             _ => false,
         }
@@ -218,6 +220,9 @@ pub struct Deployment {
     /// (and counting) twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_analysis: Option<AnalysisMark>,
+    /// Pause and promotion requests, applied at the next analysis.
+    #[serde(default)]
+    pub requests: OperatorRequests,
     pub revision: u64,
 }
 
@@ -230,6 +235,9 @@ pub struct AnalysisMark {
     pub due_at: DateTime<Utc>,
     pub verdict: Verdict,
     pub decision: Decision,
+    /// The decision an approval carries out, when the analysis held one back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Decision>,
 }
 
 impl Deployment {
@@ -260,6 +268,7 @@ impl Deployment {
             task_token: None,
             warnings,
             last_analysis: None,
+            requests: OperatorRequests::default(),
             revision: 0,
         }
     }
@@ -358,6 +367,9 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
     },
+    /// An operator asked for a pause, a resume or an early promotion.
+    #[serde(rename_all = "camelCase")]
+    OperatorRequested { by: String, request: String },
     #[serde(rename_all = "camelCase")]
     RollbackStarted {
         reason: String,
@@ -454,7 +466,8 @@ mod tests {
         );
         assert_eq!(d, before);
         assert!(!Status::Shifting.can_become(Status::Analyzing));
-        assert!(!Status::Baking.can_become(Status::Promoted));
+        assert!(!Status::Validating.can_become(Status::Promoted));
+        assert!(!Status::RollingBack.can_become(Status::Promoted));
         assert!(!Status::RollingBack.can_become(Status::Shifting));
         assert!(!Status::Pending.can_become(Status::RollingBack));
     }

@@ -1,6 +1,7 @@
 use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven};
 use crate::analysis::{
     Decision, analysis_queries, decide, judge, overall_verdict, verdict_reasons,
+    with_operator_requests,
 };
 use crate::deployment::{AnalysisMark, EventKind, Status};
 use crate::metrics::TimeWindow;
@@ -60,6 +61,12 @@ pub async fn analyze_step(
         &reasons,
         &mut counters,
     );
+    let (decision, held) = with_operator_requests(
+        decision,
+        verdict,
+        &deployment.requests,
+        deployment.spec.approval,
+    );
     let next_status = match decision {
         Decision::Extend { .. } => Status::Baking,
         Decision::AwaitApproval { .. } => Status::AwaitingApproval,
@@ -73,6 +80,7 @@ pub async fn analyze_step(
         due_at,
         verdict,
         decision: decision.clone(),
+        held,
     });
     let event = deployment
         .transition(

@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::rollback::complete_rollback;
-use super::{WorkflowError, load};
-use crate::deployment::{Controller, EventKind, Status};
+use super::{WorkflowError, load, notify};
+use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status, TrafficState};
 use crate::plan::WeightPair;
 use crate::ports::{
     Clock, DeploymentKey, DeploymentStore, Notifier, Orchestrator, RecordSet, StoreError,
@@ -53,6 +53,9 @@ pub enum TakeoverOutcome {
     /// Another delivery (or another alarm) already rolled it back.
     #[serde(rename_all = "camelCase")]
     AlreadyRolledBack { deployment: String },
+    /// An operator's forced promotion put all traffic on green.
+    #[serde(rename_all = "camelCase")]
+    Promoted { deployment: String },
     /// The deployment had already ended otherwise (promoted, failed).
     #[serde(rename_all = "camelCase")]
     AlreadyEnded { deployment: String, status: Status },
@@ -136,48 +139,17 @@ where
         since: Option<DateTime<Utc>>,
     ) -> Result<TakeoverOutcome, WorkflowError> {
         let id = key.id.to_string();
-        let mut deployment = load(self.store, key).await?;
-        let mut waiting_token = None;
-        for attempt in 0.. {
-            match deployment.status {
-                Status::RolledBack => {
-                    return Ok(TakeoverOutcome::AlreadyRolledBack { deployment: id });
-                }
-                status if status.is_terminal() => {
-                    return Ok(TakeoverOutcome::AlreadyEnded {
-                        deployment: id,
-                        status,
-                    });
-                }
-                _ => {}
-            }
-            if deployment.controller != Controller::StateMachine {
-                // Taken over already (another delivery, another alarm): finish the same job.
-                break;
-            }
-            waiting_token = deployment.task_token.take();
-            deployment.controller = controller.clone();
-            let event = deployment
-                .transition(
-                    Status::RollingBack,
-                    self.clock.now(),
-                    EventKind::RollbackStarted {
-                        reason: reason.to_string(),
-                        controller: controller.clone(),
-                    },
-                )
-                .map_err(|e| WorkflowError::Internal {
-                    id: id.clone(),
-                    message: e.to_string(),
-                })?;
-            match self.store.save(&deployment, &event).await {
-                Ok(()) => break,
-                Err(StoreError::RevisionConflict { .. }) if attempt + 1 < TAKEOVER_ATTEMPTS => {
-                    deployment = load(self.store, key).await?;
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
+        let event = EventKind::RollbackStarted {
+            reason: reason.to_string(),
+            controller: controller.clone(),
+        };
+        let (mut deployment, waiting_token) = match self
+            .fence(key, &controller, Status::RollingBack, event)
+            .await?
+        {
+            Fence::Held(deployment, token) => (*deployment, token),
+            Fence::Ended(outcome) => return Ok(outcome),
+        };
 
         let records = RecordSet::from_spec(&deployment.spec);
         let change = self
@@ -185,26 +157,13 @@ where
             .set_weights(&records, WeightPair::ALL_BLUE)
             .await?;
         let to_traffic_ms = since.map(|t| (self.clock.now() - t).num_milliseconds());
-        tracing::warn!(deployment_id = %id, %reason, ?to_traffic_ms, "emergency rollback: 100% blue");
-
-        let cause = format!("{reason} (taken over by {})", controller.describe());
-        if let Some(arn) = &deployment.execution_arn
-            && let Err(error) = self
-                .orchestrator
-                .stop_execution(arn, "Sluice.EmergencyRollback", &cause)
-                .await
-        {
-            // Traffic is already safe and every later step is fenced off.
-            tracing::error!(deployment_id = %id, %error, "execution not stopped");
-        }
-        if let Some(token) = waiting_token
-            && let Err(error) = self
-                .orchestrator
-                .send_task_failure(&token, "Sluice.Aborted", &cause)
-                .await
-        {
-            tracing::warn!(deployment_id = %id, %error, "waiting approval not answered");
-        }
+        tracing::warn!(deployment_id = %id, %reason, ?to_traffic_ms, "taken over: 100% blue");
+        self.stop_execution(
+            &deployment,
+            waiting_token,
+            &format!("{reason} (taken over by {})", controller.describe()),
+        )
+        .await;
 
         match complete_rollback(
             self.store,
@@ -240,4 +199,160 @@ where
             Err(other) => Err(other),
         }
     }
+
+    /// An operator's forced promotion: the same fenced takeover, but to 100 % green, skipping
+    /// the remaining steps and any analysis in progress. Recorded with who asked.
+    pub async fn promote_now(
+        &self,
+        key: &DeploymentKey,
+        who: &str,
+    ) -> Result<TakeoverOutcome, WorkflowError> {
+        let id = key.id.to_string();
+        let controller = Controller::Operator {
+            who: who.to_string(),
+        };
+        let event = EventKind::OperatorRequested {
+            by: who.to_string(),
+            request: "forced promotion".into(),
+        };
+        let (mut deployment, waiting_token) = match self
+            .fence(key, &controller, Status::Promoted, event)
+            .await?
+        {
+            Fence::Held(deployment, token) => (*deployment, token),
+            Fence::Ended(outcome) => return Ok(outcome),
+        };
+        let records = RecordSet::from_spec(&deployment.spec);
+        let change = self
+            .router
+            .set_weights(&records, WeightPair::ALL_GREEN)
+            .await?;
+        let reason =
+            format!("promoted by {who}, skipping the remaining steps and analysis (forced)");
+        self.stop_execution(&deployment, waiting_token, &reason)
+            .await;
+        let now = self.clock.now();
+        deployment.traffic = Some(TrafficState {
+            asked_percent: 100.0,
+            weights: WeightPair::ALL_GREEN,
+            green_share: 100.0,
+            change_id: change.0.clone(),
+            changed_at: now,
+            live_at: Some(now),
+        });
+        deployment.outcome = Some(Outcome {
+            reason: reason.clone(),
+            at: now,
+        });
+        let event = deployment
+            .transition(
+                Status::Promoted,
+                now,
+                EventKind::Promoted {
+                    weights: WeightPair::ALL_GREEN,
+                    change_id: change.0,
+                },
+            )
+            .map_err(|e| WorkflowError::Internal {
+                id: id.clone(),
+                message: e.to_string(),
+            })?;
+        self.store.save(&deployment, &event).await?;
+        self.store
+            .release_lock(&deployment.service, &deployment.id)
+            .await?;
+        notify(self.notifier, &deployment, reason).await;
+        Ok(TakeoverOutcome::Promoted { deployment: id })
+    }
+
+    /// The fence: a conditional write that hands the deployment to `controller`, re-read and
+    /// retried when the state machine wrote in between. A deployment already taken over is
+    /// returned as it is, so the takeover can be finished; one that has ended is reported.
+    async fn fence(
+        &self,
+        key: &DeploymentKey,
+        controller: &Controller,
+        next: Status,
+        event: EventKind,
+    ) -> Result<Fence, WorkflowError> {
+        let id = key.id.to_string();
+        let mut deployment = load(self.store, key).await?;
+        for attempt in 0.. {
+            match deployment.status {
+                Status::RolledBack => {
+                    return Ok(Fence::Ended(TakeoverOutcome::AlreadyRolledBack {
+                        deployment: id,
+                    }));
+                }
+                status if status.is_terminal() => {
+                    return Ok(Fence::Ended(TakeoverOutcome::AlreadyEnded {
+                        deployment: id,
+                        status,
+                    }));
+                }
+                _ => {}
+            }
+            if deployment.controller != Controller::StateMachine {
+                // Taken over already (another delivery, another alarm): finish the same job.
+                return Ok(Fence::Held(Box::new(deployment), None));
+            }
+            let waiting_token = deployment.task_token.take();
+            deployment.controller = controller.clone();
+            // The write that fences keeps the status; reaching `next` is recorded after the
+            // traffic change, except for a rollback, which is in progress from here on.
+            let fenced_status = if next == Status::RollingBack {
+                next
+            } else {
+                deployment.status
+            };
+            let written = deployment
+                .transition(fenced_status, self.clock.now(), event.clone())
+                .map_err(|e| WorkflowError::Internal {
+                    id: id.clone(),
+                    message: e.to_string(),
+                })?;
+            match self.store.save(&deployment, &written).await {
+                Ok(()) => return Ok(Fence::Held(Box::new(deployment), waiting_token)),
+                Err(StoreError::RevisionConflict { .. }) if attempt + 1 < TAKEOVER_ATTEMPTS => {
+                    deployment = load(self.store, key).await?;
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// Stops the execution and fails the approval it may wait on; failures are logged, since
+    /// traffic is already safe and every later step is fenced off.
+    async fn stop_execution(
+        &self,
+        deployment: &Deployment,
+        waiting_token: Option<String>,
+        cause: &str,
+    ) {
+        let id = &deployment.id;
+        if let Some(arn) = &deployment.execution_arn
+            && let Err(error) = self
+                .orchestrator
+                .stop_execution(arn, "Sluice.TakenOver", cause)
+                .await
+        {
+            tracing::error!(deployment_id = %id, %error, "execution not stopped");
+        }
+        // moto (and a paused execution in general) waits on the token until it is answered.
+        if let Some(token) = waiting_token
+            && let Err(error) = self
+                .orchestrator
+                .send_task_failure(&token, "Sluice.Aborted", cause)
+                .await
+        {
+            tracing::warn!(deployment_id = %id, %error, "waiting approval not answered");
+        }
+    }
+}
+
+/// Whether the fence is held, or the deployment had already ended.
+enum Fence {
+    Held(Box<Deployment>, Option<String>),
+    Ended(TakeoverOutcome),
 }

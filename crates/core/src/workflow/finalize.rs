@@ -23,15 +23,17 @@ pub async fn finalize(
         return Ok(cursor);
     }
     ensure_driven(&deployment)?;
-    let promotable = deployment.status == Status::AwaitingApproval
-        || deployment.last_analysis.as_ref().is_some_and(|mark| {
-            mark.decision == Decision::Promote && deployment.plan.is_last(mark.step)
-        });
+    // Promotion follows an analysis that decided it: the last step passed, or an operator
+    // asked to skip the rest and the step passed, or an approval said so.
+    let promotable = deployment
+        .last_analysis
+        .as_ref()
+        .is_some_and(|mark| mark.decision == Decision::Promote);
     if !promotable {
         return Err(WorkflowError::BadInput {
             what: "deployment".into(),
             message: format!(
-                "deployment {} cannot be promoted: its last step has not passed analysis (status {})",
+                "deployment {} cannot be promoted: no analysis decided promotion (status {})",
                 deployment.id, deployment.status
             ),
         });
