@@ -13,6 +13,8 @@ pub mod plan;
 pub mod ports;
 pub mod release;
 pub mod spec;
+pub mod telemetry;
+pub mod timeline;
 pub mod workflow;
 
 pub use analysis::{AnalysisCounters, Decision, MetricResult, Verdict};

@@ -4,6 +4,7 @@
 //! name.
 
 mod config;
+mod emf;
 mod failure;
 mod logs;
 #[cfg(feature = "fakes")]
@@ -13,6 +14,7 @@ mod ports;
 pub mod testkit;
 
 pub use config::{Config, ConfigError};
+pub use emf::MeteredStore;
 pub use failure::{HandlerError, parse_event};
 pub use logs::{deployment_span, init_logs};
 pub use ports::{AwsPorts, Ports, TopicNotifier};

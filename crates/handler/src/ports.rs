@@ -8,6 +8,7 @@ use sluice_core::ports::{
 };
 
 use crate::config::{Config, ConfigError};
+use crate::emf::MeteredStore;
 
 /// Everything a handler may reach, built once at cold start. Handlers take `&impl Ports`, so
 /// their tests run them on the in-memory ports and on moto alike.
@@ -57,7 +58,7 @@ impl Notifier for TopicNotifier {
 /// The real ports: one SDK configuration, one client per service.
 pub struct AwsPorts {
     config: Config,
-    store: DynamoDbStore,
+    store: MeteredStore<DynamoDbStore>,
     router: Route53Router,
     metrics: CloudWatchMetrics,
     notifier: TopicNotifier,
@@ -87,7 +88,7 @@ impl AwsPorts {
         let orchestrator =
             SfnOrchestrator::from_conf(sdk, config.state_machine_arn.clone().unwrap_or_default());
         AwsPorts {
-            store,
+            store: MeteredStore(store),
             router: Route53Router::from_conf(sdk),
             metrics: CloudWatchMetrics::from_conf(sdk),
             notifier,
@@ -99,7 +100,7 @@ impl AwsPorts {
 }
 
 impl Ports for AwsPorts {
-    type Store = DynamoDbStore;
+    type Store = MeteredStore<DynamoDbStore>;
     type Router = Route53Router;
     type Metrics = CloudWatchMetrics;
     type Alarms = CloudWatchMetrics;
@@ -110,7 +111,7 @@ impl Ports for AwsPorts {
     fn config(&self) -> &Config {
         &self.config
     }
-    fn store(&self) -> &DynamoDbStore {
+    fn store(&self) -> &MeteredStore<DynamoDbStore> {
         &self.store
     }
     fn router(&self) -> &Route53Router {

@@ -52,7 +52,7 @@ impl MotoWorld {
             history_ttl: None,
         };
         let bare = AwsPorts::new(config.clone(), &sdk);
-        provision::create_table(bare.store().client(), &table)
+        provision::create_table(bare.store().0.client(), &table)
             .await
             .unwrap();
         let zone = provision::create_hosted_zone(bare.router().client(), &domain)
