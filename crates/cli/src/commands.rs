@@ -1,0 +1,798 @@
+//! The commands other than watch and report: start, status, history, show, and the operator
+//! actions. Each takes the ports, writes what it has to say to `out`, and returns its exit
+//! code.
+
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sluice_core::deployment::{Controller, Deployment, DeploymentId, Status};
+use sluice_core::ports::{Clock, DeploymentKey, DeploymentStore, Orchestrator, OrchestratorError};
+use sluice_core::timeline::Timeline;
+use sluice_core::workflow::{
+    OperatorOutcome, Takeover, TakeoverOutcome, approve, request_pause, request_promotion,
+};
+
+use crate::args::Output;
+use crate::backend::Ports;
+use crate::error::{CliError, exit};
+use crate::render;
+use crate::request::{Assignment, attempt_name, build_request, validate};
+
+// ---------------------------------------------------------------------------------------------
+// start
+
+/// What `sluice start` asks for.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub service: String,
+    pub version: String,
+    pub spec_file: Option<Value>,
+    pub assignments: Vec<Assignment>,
+}
+
+/// What `sluice start` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Started {
+    pub deployment_id: String,
+    pub execution_arn: String,
+    /// The same request was already running under this name; nothing new was started.
+    pub already_running: bool,
+}
+
+/// How many names `start` tries before giving up (ended executions keep theirs for 90 days).
+const NAME_ATTEMPTS: usize = 20;
+
+pub async fn start(
+    ports: &impl Ports,
+    request: &StartRequest,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    let body = build_request(
+        request.spec_file.clone(),
+        &request.service,
+        &request.version,
+        &request.assignments,
+    )?;
+    let spec = match validate(ports.store(), ports.router(), &body).await {
+        Ok(spec) => spec,
+        Err(CliError::Invalid(errors)) => {
+            report_invalid(&errors, output, out)?;
+            return Ok(exit::INVALID);
+        }
+        Err(other) => return Err(other),
+    };
+    let started = start_execution(ports, &spec.service, &spec.version, &body).await?;
+    match output {
+        Output::Json => writeln!(out, "{}", serde_json::to_string(&started)?)?,
+        Output::Text => {
+            let verb = if started.already_running {
+                "already running"
+            } else {
+                "started"
+            };
+            writeln!(
+                out,
+                "{verb}: {} {} as deployment {}\n  execution {}\n  follow it:  sluice watch {}",
+                spec.service,
+                spec.version,
+                started.deployment_id,
+                started.execution_arn,
+                started.deployment_id
+            )?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn report_invalid(
+    errors: &sluice_core::SpecErrors,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CliError> {
+    match output {
+        Output::Json => writeln!(out, "{}", json!({"valid": false, "errors": errors.0}))?,
+        Output::Text => {
+            let count = errors.0.len();
+            writeln!(
+                out,
+                "the deployment request has {count} problem{}; nothing was started:",
+                if count == 1 { "" } else { "s" }
+            )?;
+            for error in &errors.0 {
+                writeln!(out, "  {}: {}", error.field, error.message)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses while another deployment of the service runs, then starts the execution under the
+/// first free attempt name of the version.
+async fn start_execution(
+    ports: &impl Ports,
+    service: &str,
+    version: &str,
+    body: &Value,
+) -> Result<Started, CliError> {
+    let store = ports.store();
+    let now = ports.clock().now();
+    let recent = store.list(service, 200).await?;
+    if let Some(lock) = store.lock(service).await?
+        && lock.lease_until > now
+        && let Some(holder) = store.get(&lock.deployment).await?
+        && !holder.status.is_terminal()
+    {
+        // Starting what already runs is answered with it rather than refused.
+        if holder.spec.version == version
+            && let Some(arn) = holder.execution_arn.clone()
+        {
+            return Ok(Started {
+                deployment_id: holder.id.to_string(),
+                execution_arn: arn,
+                already_running: true,
+            });
+        }
+        return Err(CliError::Conflict {
+            service: service.into(),
+            holder: holder.id.to_string(),
+            status: holder.status.to_string(),
+        });
+    }
+    let earlier = recent.iter().filter(|d| d.spec.version == version).count();
+    let first = earlier + 1;
+    for attempt in first..first + NAME_ATTEMPTS {
+        let name = attempt_name(service, version, attempt);
+        match ports.orchestrator().start_execution(&name, body).await {
+            Ok(execution) => {
+                tracing::info!(%name, arn = %execution.arn, already_existed = execution.already_existed, "execution started");
+                return Ok(Started {
+                    deployment_id: name,
+                    execution_arn: execution.arn,
+                    already_running: execution.already_existed,
+                });
+            }
+            // An ended execution (or another request) holds the name: the next attempt.
+            Err(OrchestratorError::NameTakenWithOtherInput { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(CliError::NoExecutionName {
+        service: service.into(),
+        version: version.into(),
+        tries: NAME_ATTEMPTS,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// status, history, show
+
+/// One deployment in progress, for `status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveRow {
+    pub deployment_id: String,
+    pub service: String,
+    pub version: String,
+    pub status: Status,
+    /// 1-based, of `steps`.
+    pub step: Option<usize>,
+    pub steps: usize,
+    pub green_share: f64,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_requested_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_requested_by: Option<String>,
+}
+
+impl ActiveRow {
+    fn of(d: &Deployment) -> ActiveRow {
+        ActiveRow {
+            deployment_id: d.id.to_string(),
+            service: d.service.clone(),
+            version: d.spec.version.clone(),
+            status: d.status,
+            step: d.step.map(|s| s + 1),
+            steps: d.plan.steps.len(),
+            green_share: d.current_green_share(),
+            started_at: d.started_at,
+            updated_at: d.updated_at,
+            execution_arn: d.execution_arn.clone(),
+            pause_requested_by: d.requests.pause.clone(),
+            promotion_requested_by: d.requests.promote.clone(),
+        }
+    }
+}
+
+/// The deployments in progress: every service's lock holder and unfinished recent records.
+pub async fn active(ports: &impl Ports, service: Option<&str>) -> Result<Vec<ActiveRow>, CliError> {
+    let services = match service {
+        Some(service) => vec![service.to_string()],
+        None => ports.services().await?,
+    };
+    let mut rows = Vec::new();
+    for service in services {
+        let mut found: Vec<Deployment> = ports
+            .store()
+            .list(&service, 10)
+            .await?
+            .into_iter()
+            .filter(|d| !d.status.is_terminal())
+            .collect();
+        if let Some(lock) = ports.store().lock(&service).await?
+            && !found.iter().any(|d| d.id == lock.deployment.id)
+            && let Some(holder) = ports.store().get(&lock.deployment).await?
+            && !holder.status.is_terminal()
+        {
+            found.push(holder);
+        }
+        rows.extend(found.iter().map(ActiveRow::of));
+    }
+    rows.sort_by(|a, b| (&a.service, a.started_at).cmp(&(&b.service, b.started_at)));
+    Ok(rows)
+}
+
+pub async fn status(
+    ports: &impl Ports,
+    service: Option<&str>,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    let rows = active(ports, service).await?;
+    if output == Output::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        match service {
+            Some(service) => writeln!(out, "no deployment of {service} in progress")?,
+            None => writeln!(out, "no deployment in progress")?,
+        }
+        return Ok(exit::OK);
+    }
+    let now = ports.clock().now();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut status = r.status.to_string();
+            if let Some(who) = &r.pause_requested_by {
+                status.push_str(&format!(" (pause asked by {who})"));
+            }
+            if let Some(who) = &r.promotion_requested_by {
+                status.push_str(&format!(" (promotion asked by {who})"));
+            }
+            vec![
+                r.service.clone(),
+                r.version.clone(),
+                r.step
+                    .map(|s| format!("{s}/{}", r.steps))
+                    .unwrap_or_else(|| "-".into()),
+                render::percent(r.green_share),
+                format!("{} ago", render::duration(now - r.started_at)),
+                status,
+                r.deployment_id.clone(),
+            ]
+        })
+        .collect();
+    write!(
+        out,
+        "{}",
+        render::table(
+            &[
+                "SERVICE",
+                "VERSION",
+                "STEP",
+                "SHARE",
+                "SINCE",
+                "STATUS",
+                "DEPLOYMENT"
+            ],
+            &cells
+        )
+    )?;
+    Ok(exit::OK)
+}
+
+/// One past (or running) deployment, for `history`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRow {
+    pub deployment_id: String,
+    pub version: String,
+    pub status: Status,
+    pub started_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_seconds: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    pub controller: Controller,
+}
+
+pub async fn history_rows(
+    ports: &impl Ports,
+    service: &str,
+    limit: usize,
+) -> Result<Vec<HistoryRow>, CliError> {
+    let now = ports.clock().now();
+    Ok(ports
+        .store()
+        .list(service, limit)
+        .await?
+        .iter()
+        .map(|d| {
+            let ended_at = d
+                .status
+                .is_terminal()
+                .then(|| d.outcome.as_ref().map(|o| o.at).unwrap_or(d.updated_at));
+            HistoryRow {
+                deployment_id: d.id.to_string(),
+                version: d.spec.version.clone(),
+                status: d.status,
+                started_at: d.started_at,
+                ended_at,
+                duration_seconds: (ended_at.unwrap_or(now) - d.started_at).num_seconds(),
+                outcome: d.outcome.as_ref().map(|o| o.reason.clone()),
+                controller: d.controller.clone(),
+            }
+        })
+        .collect())
+}
+
+pub async fn history(
+    ports: &impl Ports,
+    service: &str,
+    limit: usize,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    let rows = history_rows(ports, service, limit).await?;
+    if output == Output::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        writeln!(out, "no deployments of {service}")?;
+        return Ok(exit::OK);
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let outcome = match (r.status, &r.controller) {
+                (status, Controller::StateMachine) => render::outcome_word(status).to_string(),
+                (status, by) => format!("{} ({})", render::outcome_word(status), by.describe()),
+            };
+            let mut reason = r.outcome.clone().unwrap_or_default();
+            if reason.chars().count() > 80 {
+                reason = format!("{}…", reason.chars().take(79).collect::<String>());
+            }
+            vec![
+                render::date_time(r.started_at),
+                r.version.clone(),
+                outcome,
+                render::duration(chrono::Duration::seconds(r.duration_seconds)),
+                r.deployment_id.clone(),
+                reason,
+            ]
+        })
+        .collect();
+    write!(
+        out,
+        "{}",
+        render::table(
+            &[
+                "STARTED",
+                "VERSION",
+                "OUTCOME",
+                "DURATION",
+                "DEPLOYMENT",
+                "WHY"
+            ],
+            &cells
+        )
+    )?;
+    Ok(exit::OK)
+}
+
+/// A deployment by id, or `NotFound`.
+pub async fn find(store: &impl DeploymentStore, id: &str) -> Result<Deployment, CliError> {
+    let parsed = DeploymentId::parse(id).map_err(|e| CliError::BadArgument {
+        what: "deployment id".into(),
+        message: e.to_string(),
+    })?;
+    store
+        .find(&parsed)
+        .await?
+        .ok_or_else(|| CliError::NotFound(id.to_string()))
+}
+
+/// A deployment and its timeline.
+pub async fn timeline(ports: &impl Ports, id: &str) -> Result<(Deployment, Timeline), CliError> {
+    let found = find(ports.store(), id).await?;
+    // `find` may lag a write; the keyed read is strongly consistent.
+    let deployment = ports
+        .store()
+        .get(&DeploymentKey::of(&found))
+        .await?
+        .unwrap_or(found);
+    let history = ports.store().history(&deployment.id).await?;
+    let timeline = Timeline::build(&deployment, &history);
+    Ok((deployment, timeline))
+}
+
+pub async fn show(
+    ports: &impl Ports,
+    id: &str,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    let (deployment, timeline) = timeline(ports, id).await?;
+    if output == Output::Json {
+        let body = json!({"deployment": deployment, "timeline": timeline});
+        writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
+        return Ok(exit::OK);
+    }
+    let now = ports.clock().now();
+    let plan: Vec<String> = deployment
+        .plan
+        .steps
+        .iter()
+        .map(|s| format!("{} ({}s)", render::percent(s.percent), s.bake_seconds))
+        .collect();
+    writeln!(out, "deployment {}", deployment.id)?;
+    writeln!(
+        out,
+        "  service    {} {}",
+        deployment.service, deployment.spec.version
+    )?;
+    writeln!(
+        out,
+        "  status     {} (driven by {})",
+        deployment.status,
+        deployment.controller.describe()
+    )?;
+    writeln!(
+        out,
+        "  started    {} ({} {})",
+        render::date_time(deployment.started_at),
+        if timeline.ended_at.is_some() {
+            "took"
+        } else {
+            "running for"
+        },
+        render::duration(timeline.duration(now))
+    )?;
+    writeln!(out, "  plan       {}", plan.join(" → "))?;
+    writeln!(
+        out,
+        "  traffic    {} green",
+        render::percent(timeline.current_share())
+    )?;
+    if let Some(reason) = &timeline.outcome {
+        writeln!(out, "  outcome    {reason}")?;
+    }
+    if let Some(arn) = &deployment.execution_arn {
+        writeln!(out, "  execution  {arn}")?;
+    }
+    writeln!(out)?;
+    for event in ports.store().history(&deployment.id).await? {
+        for line in render::event_lines(&deployment, &event) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+// ---------------------------------------------------------------------------------------------
+// operator actions
+
+/// What an operator action did, for people and scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionResult {
+    pub deployment_id: String,
+    pub action: &'static str,
+    /// `requested`, `resumed`, `unchanged`, `rolled-back`, `already-rolled-back`,
+    /// `promoted`, `already-ended`.
+    pub result: &'static str,
+    pub message: String,
+}
+
+fn print_action(
+    result: &ActionResult,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    match output {
+        Output::Json => writeln!(out, "{}", serde_json::to_string(result)?)?,
+        Output::Text => writeln!(out, "{}", result.message)?,
+    }
+    Ok(exit::OK)
+}
+
+fn from_operator(
+    id: &DeploymentId,
+    action: &'static str,
+    outcome: OperatorOutcome,
+    done: String,
+) -> ActionResult {
+    let (result, message) = match outcome {
+        OperatorOutcome::Requested => ("requested", done),
+        OperatorOutcome::Resumed { decision } => {
+            ("resumed", format!("deployment {id} carries on: {decision}"))
+        }
+        OperatorOutcome::Unchanged(why) => ("unchanged", format!("nothing to do: {why}")),
+    };
+    ActionResult {
+        deployment_id: id.to_string(),
+        action,
+        result,
+        message,
+    }
+}
+
+fn from_takeover(
+    id: &DeploymentId,
+    action: &'static str,
+    outcome: TakeoverOutcome,
+) -> ActionResult {
+    let (result, message) = match outcome {
+        TakeoverOutcome::RolledBack { to_traffic_ms, .. } => (
+            "rolled-back",
+            format!(
+                "deployment {id} rolled back: 100% blue{}, execution stopped",
+                to_traffic_ms
+                    .map(|ms| format!(" ({ms} ms after the request)"))
+                    .unwrap_or_default()
+            ),
+        ),
+        TakeoverOutcome::AlreadyRolledBack { .. } => (
+            "already-rolled-back",
+            format!("deployment {id} was already rolled back"),
+        ),
+        TakeoverOutcome::Promoted { .. } => (
+            "promoted",
+            format!(
+                "deployment {id} promoted: 100% green, remaining steps skipped, execution stopped"
+            ),
+        ),
+        TakeoverOutcome::AlreadyEnded { status, .. } => (
+            "already-ended",
+            format!("deployment {id} had already ended: {status}"),
+        ),
+        TakeoverOutcome::Ignored { .. } | TakeoverOutcome::NothingActive { .. } => {
+            ("unchanged", format!("deployment {id}: nothing to do"))
+        }
+    };
+    ActionResult {
+        deployment_id: id.to_string(),
+        action,
+        result,
+        message,
+    }
+}
+
+/// The emergency path's takeover over the CLI's ports.
+type PortsTakeover<'a, P> = Takeover<
+    'a,
+    <P as Ports>::Store,
+    <P as Ports>::Router,
+    <P as Ports>::Orchestrator,
+    <P as Ports>::Notifier,
+    <P as Ports>::Clock,
+>;
+
+fn takeover<P: Ports>(ports: &P) -> PortsTakeover<'_, P> {
+    Takeover {
+        store: ports.store(),
+        router: ports.router(),
+        orchestrator: ports.orchestrator(),
+        notifier: ports.notifier(),
+        clock: ports.clock(),
+    }
+}
+
+pub async fn pause(
+    ports: &impl Ports,
+    id: &str,
+    who: &str,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    let deployment = find(ports.store(), id).await?;
+    let key = DeploymentKey::of(&deployment);
+    let outcome = request_pause(ports.store(), ports.clock(), &key, who).await?;
+    let done = format!(
+        "pause requested: deployment {} holds at its next step boundary (after the current step's analysis); \
+         `sluice resume {}` carries on",
+        deployment.id, deployment.id
+    );
+    print_action(
+        &from_operator(&deployment.id, "pause", outcome, done),
+        output,
+        out,
+    )
+}
+
+pub async fn resume(
+    ports: &impl Ports,
+    id: &str,
+    who: &str,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    let deployment = find(ports.store(), id).await?;
+    if deployment.requests.pause.is_none() {
+        let why = if deployment.status == Status::AwaitingApproval {
+            format!(
+                "deployment {} waits for approval, not after a pause: `sluice approve {}` or `sluice reject {}`",
+                deployment.id, deployment.id, deployment.id
+            )
+        } else {
+            format!(
+                "deployment {} is not paused ({})",
+                deployment.id, deployment.status
+            )
+        };
+        let result = from_operator(
+            &deployment.id,
+            "resume",
+            OperatorOutcome::Unchanged(why),
+            String::new(),
+        );
+        return print_action(&result, output, out);
+    }
+    let key = DeploymentKey::of(&deployment);
+    let outcome = approve(
+        ports.store(),
+        ports.orchestrator(),
+        ports.notifier(),
+        ports.clock(),
+        &key,
+        who,
+        None,
+    )
+    .await?;
+    let done = format!(
+        "pause withdrawn: deployment {} will not stop at its next step boundary",
+        deployment.id
+    );
+    print_action(
+        &from_operator(&deployment.id, "resume", outcome, done),
+        output,
+        out,
+    )
+}
+
+pub async fn promote(
+    ports: &impl Ports,
+    id: &str,
+    who: &str,
+    force: bool,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    let deployment = find(ports.store(), id).await?;
+    let key = DeploymentKey::of(&deployment);
+    if force {
+        let outcome = takeover(ports).promote_now(&key, who).await?;
+        return print_action(
+            &from_takeover(&deployment.id, "promote", outcome),
+            output,
+            out,
+        );
+    }
+    let outcome = request_promotion(ports.store(), ports.clock(), &key, who).await?;
+    let mut done = format!(
+        "promotion requested: deployment {} goes to 100% green once the current step's analysis passes",
+        deployment.id
+    );
+    if deployment.status == Status::AwaitingApproval {
+        done.push_str(&format!(
+            "; it is waiting for an operator now: `sluice approve {}` lets it carry on",
+            deployment.id
+        ));
+    }
+    print_action(
+        &from_operator(&deployment.id, "promote", outcome, done),
+        output,
+        out,
+    )
+}
+
+pub async fn abort(
+    ports: &impl Ports,
+    id: &str,
+    who: &str,
+    reason: Option<&str>,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    let deployment = find(ports.store(), id).await?;
+    let why = match reason {
+        Some(reason) => format!("aborted by {who}: {reason}"),
+        None => format!("aborted by {who}"),
+    };
+    let outcome = takeover(ports)
+        .take_over(
+            &DeploymentKey::of(&deployment),
+            Controller::Operator { who: who.into() },
+            &why,
+            Some(ports.clock().now()),
+        )
+        .await?;
+    print_action(
+        &from_takeover(&deployment.id, "abort", outcome),
+        output,
+        out,
+    )
+}
+
+pub async fn approve_deployment(
+    ports: &impl Ports,
+    id: &str,
+    who: &str,
+    comment: Option<String>,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    let deployment = find(ports.store(), id).await?;
+    let outcome = approve(
+        ports.store(),
+        ports.orchestrator(),
+        ports.notifier(),
+        ports.clock(),
+        &DeploymentKey::of(&deployment),
+        who,
+        comment,
+    )
+    .await?;
+    let done = format!("pause withdrawn: deployment {} carries on", deployment.id);
+    print_action(
+        &from_operator(&deployment.id, "approve", outcome, done),
+        output,
+        out,
+    )
+}
+
+pub async fn reject(
+    ports: &impl Ports,
+    id: &str,
+    who: &str,
+    reason: Option<&str>,
+    output: Output,
+    out: &mut (dyn Write + Send),
+) -> Result<u8, CliError> {
+    let deployment = find(ports.store(), id).await?;
+    let key = DeploymentKey::of(&deployment);
+    let current = ports.store().get(&key).await?.unwrap_or(deployment);
+    if current.status != Status::AwaitingApproval {
+        return Err(CliError::WrongState {
+            id: current.id.to_string(),
+            message: format!(
+                "is {}, not waiting for approval; to stop it anyway: `sluice abort {}`",
+                current.status, current.id
+            ),
+        });
+    }
+    let why = match reason {
+        Some(reason) => format!("rejected by {who}: {reason}"),
+        None => format!("rejected by {who}"),
+    };
+    let outcome = takeover(ports)
+        .take_over(
+            &key,
+            Controller::Operator { who: who.into() },
+            &why,
+            Some(ports.clock().now()),
+        )
+        .await?;
+    print_action(&from_takeover(&current.id, "reject", outcome), output, out)
+}

@@ -1,0 +1,475 @@
+//! What the CLI's integration tests share: deployments driven with the core workflow (the
+//! functions the state machine's Lambdas call) on the in-memory ports or on moto, and the
+//! CLI's ports over the same worlds.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sluice_cli::backend::{AwsBackend, Backend, Settings};
+use sluice_core::Deployment;
+use sluice_core::fakes::{
+    ManualClock, MemoryMetrics, MemoryNotifier, MemoryOrchestrator, MemoryRouter, MemoryStore,
+};
+use sluice_core::metrics::MetricRef;
+use sluice_core::ports::{Clock, DeploymentStore};
+use sluice_core::workflow::{
+    ApprovalRequest, Cursor, RollbackRequest, SyncLimits, ValidateRequest, analyze_step,
+    await_approval, check_sync, finalize, roll_back, shift_traffic, validate_deployment,
+};
+use sluice_handler::Ports as HandlerPorts;
+use sluice_handler::memory::MemoryPorts;
+use sluice_handler::testkit::MotoWorld;
+
+pub type MemoryBackend =
+    Backend<MemoryStore, MemoryRouter, MemoryOrchestrator, MemoryNotifier, ManualClock>;
+
+/// The CLI's ports over an in-memory world.
+pub fn memory_backend(ports: &MemoryPorts) -> MemoryBackend {
+    Backend {
+        store: ports.store.clone(),
+        router: ports.router.clone(),
+        orchestrator: ports.orchestrator.clone(),
+        notifier: ports.notifier.clone(),
+        clock: ports.clock.clone(),
+        state_machine_arn: Some(MemoryOrchestrator::MACHINE.into()),
+        sfn: None,
+        locks: None,
+    }
+}
+
+/// The CLI's real ports, pointed at the world's moto and table.
+pub async fn moto_backend(world: &MotoWorld, state_machine_arn: Option<String>) -> AwsBackend {
+    let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
+    AwsBackend::new(
+        &sdk,
+        &Settings {
+            table: world.ports.config().table.clone(),
+            state_machine_arn,
+            notifications_topic_arn: Some(world.topic_arn.clone()),
+        },
+    )
+}
+
+fn metric(name: &str, version: &str) -> Value {
+    json!({"namespace": "Sluice/Report", "metricName": name, "dimensions": {"Service": "checkout-api", "Version": version}})
+}
+
+fn metric_ref(name: &str, version: &str) -> MetricRef {
+    serde_json::from_value(metric(name, version)).unwrap()
+}
+
+/// A request for the in-memory world: three canary steps, an error rate against blue's and a
+/// latency, both with thresholds.
+pub fn memory_request() -> Value {
+    json!({
+        "service": "checkout-api",
+        "version": "v2.4.0",
+        "hostedZoneId": "Z0123456789ABC",
+        "recordName": "api.example.com.",
+        "ttlSeconds": 30,
+        "blue": {"target": "blue-alb.example.net"},
+        "green": {"target": "green-alb.example.net"},
+        "strategy": {"kind": "canary", "steps": [5, 25, 50, 100], "bakeSeconds": 120},
+        "analysis": {
+            "metrics": [
+                {
+                    "name": "error-rate", "unit": "percent", "max": 1.0,
+                    "query": {"kind": "ratio", "scale": 100,
+                              "numerator": metric("Errors", "green"), "denominator": metric("Requests", "green")},
+                    "baselineQuery": {"kind": "ratio", "scale": 100,
+                              "numerator": metric("Errors", "blue"), "denominator": metric("Requests", "blue")}
+                },
+                {
+                    "name": "latency", "unit": "ms", "max": 400.0,
+                    "query": {"kind": "statistic", "metric": metric("Latency", "green"), "stat": "Average"}
+                }
+            ],
+            "minSamples": 50,
+            "periodSeconds": 60,
+        },
+    })
+}
+
+/// Green's (and blue's) behaviour during one step.
+#[derive(Debug, Clone, Copy)]
+pub struct Behaviour {
+    pub error_percent: f64,
+    pub latency_ms: f64,
+}
+
+pub const HEALTHY: Behaviour = Behaviour {
+    error_percent: 0.2,
+    latency_ms: 180.0,
+};
+
+/// Writes a minute of traffic per sample time from `from` to `to` for both colours.
+fn traffic(
+    metrics: &MemoryMetrics,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    green: Behaviour,
+    step: usize,
+) {
+    let mut at = from;
+    let mut i = 0;
+    while at < to {
+        // A little wobble, so the chart looks like traffic and not like a ruler.
+        let wobble = [1.0, 1.15, 0.9, 1.05, 0.95][(i + step) % 5];
+        let requests = 1200;
+        let errors = (f64::from(requests) * green.error_percent / 100.0 * wobble).round() as usize;
+        metrics.put(&metric_ref("Requests", "green"), at, 1.0, requests as usize);
+        metrics.put(&metric_ref("Errors", "green"), at, 1.0, errors);
+        metrics.put(
+            &metric_ref("Latency", "green"),
+            at,
+            green.latency_ms * wobble,
+            20,
+        );
+        metrics.put(&metric_ref("Requests", "blue"), at, 1.0, 2000);
+        let blue_errors = (2000.0 * 0.15 / 100.0 * wobble).round() as usize;
+        metrics.put(&metric_ref("Errors", "blue"), at, 1.0, blue_errors);
+        at += chrono::Duration::seconds(10);
+        i += 1;
+    }
+}
+
+/// Runs a deployment of [`memory_request`] through the core workflow on the in-memory ports:
+/// each step is shifted, synced, baked (the clock moves) and judged on traffic that behaves as
+/// `behaviour[step]` says (healthy past its end); it ends promoted or rolled back as the
+/// analyses decide. Returns the ports and the deployment as it ended.
+pub async fn memory_deployment(behaviour: &[Behaviour]) -> (MemoryPorts, Deployment) {
+    let request = memory_request();
+    let spec = sluice_core::DeploymentSpec::from_json(&request).unwrap();
+    let ports = MemoryPorts::ready_for(&spec);
+    let p = &ports;
+    let mut cursor = validate_deployment(
+        &p.store,
+        &p.router,
+        &p.alarms,
+        &p.notifier,
+        &p.clock,
+        ValidateRequest {
+            request,
+            execution_name: "checkout-api-v2-4-0-1a2b3c4d".into(),
+            execution_arn: Some(MemoryOrchestrator::arn_of("checkout-api-v2-4-0-1a2b3c4d")),
+        },
+    )
+    .await
+    .unwrap();
+    p.orchestrator
+        .start_execution_for_test("checkout-api-v2-4-0-1a2b3c4d")
+        .await;
+    loop {
+        p.clock.advance(2);
+        cursor = shift_traffic(&p.store, &p.router, &p.clock, cursor)
+            .await
+            .unwrap();
+        p.clock.advance(3);
+        cursor = sync(p, cursor).await;
+        let due = cursor.analyze_at.unwrap();
+        let from = p.clock.now();
+        p.clock.set(due);
+        let green = behaviour.get(cursor.step).copied().unwrap_or(HEALTHY);
+        traffic(&p.metrics, from, due, green, cursor.step);
+        cursor = analyze_step(&p.store, &p.metrics, &p.clock, cursor)
+            .await
+            .unwrap();
+        p.clock.advance(1);
+        match cursor.decision.as_deref() {
+            Some("advance") => continue,
+            Some("promote") => {
+                finalize(&p.store, &p.router, &p.notifier, &p.clock, cursor)
+                    .await
+                    .unwrap();
+                break;
+            }
+            _ => {
+                roll_back(
+                    &p.store,
+                    &p.router,
+                    &p.notifier,
+                    &p.clock,
+                    RollbackRequest {
+                        cursor,
+                        error: None,
+                    },
+                )
+                .await
+                .unwrap();
+                break;
+            }
+        }
+    }
+    let deployment = p.store.only_deployment();
+    (ports, deployment)
+}
+
+async fn sync(p: &MemoryPorts, cursor: Cursor) -> Cursor {
+    check_sync(
+        &p.store,
+        &p.router,
+        &p.clock,
+        SyncLimits {
+            poll_seconds: 1,
+            max_polls: 5,
+        },
+        cursor,
+    )
+    .await
+    .unwrap()
+}
+
+/// Small helpers on the in-memory orchestrator.
+pub trait OrchestratorExt {
+    fn start_execution_for_test(&self, name: &str) -> impl Future<Output = ()>;
+}
+
+impl OrchestratorExt for MemoryOrchestrator {
+    async fn start_execution_for_test(&self, name: &str) {
+        use sluice_core::ports::Orchestrator;
+        self.start_execution(name, &json!({})).await.unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// moto
+
+/// Validates the world's request as execution `name` (with `changes` applied to the request)
+/// and shifts to the first step: the deployment is live at 10 % green.
+pub async fn moto_started(
+    world: &MotoWorld,
+    name: &str,
+    execution_arn: Option<String>,
+    changes: &[(&str, Value)],
+) -> Cursor {
+    let p = &world.ports;
+    let mut request = world.request.clone();
+    for (field, value) in changes {
+        request[*field] = value.clone();
+    }
+    let cursor = validate_deployment(
+        p.store(),
+        p.router(),
+        p.alarms(),
+        p.notifier(),
+        p.clock(),
+        ValidateRequest {
+            request,
+            execution_name: name.into(),
+            execution_arn,
+        },
+    )
+    .await
+    .unwrap();
+    shift_traffic(p.store(), p.router(), p.clock(), cursor)
+        .await
+        .unwrap()
+}
+
+/// Syncs the current step and waits (real time) until its analysis is due.
+pub async fn moto_baked(world: &MotoWorld, cursor: Cursor) -> Cursor {
+    let p = &world.ports;
+    let mut cursor = cursor;
+    for _ in 0..5 {
+        cursor = check_sync(
+            p.store(),
+            p.router(),
+            p.clock(),
+            SyncLimits {
+                poll_seconds: 1,
+                max_polls: 5,
+            },
+            cursor,
+        )
+        .await
+        .unwrap();
+        if cursor.in_sync {
+            break;
+        }
+    }
+    let due = cursor.analyze_at.unwrap();
+    let wait = (due - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + std::time::Duration::from_millis(200)).await;
+    cursor
+}
+
+pub async fn moto_analyze(world: &MotoWorld, cursor: Cursor) -> Cursor {
+    let p = &world.ports;
+    analyze_step(p.store(), p.metrics(), p.clock(), cursor)
+        .await
+        .unwrap()
+}
+
+/// What AwaitApproval does when the state machine reaches the gate: stores the task token.
+pub async fn moto_await_approval(world: &MotoWorld, cursor: Cursor, token: &str) {
+    let p = &world.ports;
+    await_approval(
+        p.store(),
+        p.notifier(),
+        p.clock(),
+        ApprovalRequest {
+            cursor,
+            task_token: token.into(),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// The only deployment of the world's service.
+pub async fn moto_deployment(world: &MotoWorld) -> Deployment {
+    let found = world.ports.store().list(&world.service, 10).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.into_iter().next().unwrap()
+}
+
+/// A Step Functions state machine on moto that needs no Lambda: it publishes its task token
+/// to the world's topic and waits for it (like AwaitApproval), so an approval or a rejection
+/// has a real execution and a real token to answer. Returns its ARN.
+pub async fn gate_machine(world: &MotoWorld) -> String {
+    let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
+    let sfn = sluice_aws::sdk::sfn::Client::new(&sdk);
+    let definition = json!({
+        "StartAt": "Gate",
+        "States": {
+            "Gate": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish.waitForTaskToken",
+                "Parameters": {
+                    "TopicArn": world.topic_arn,
+                    "Message": {"taskToken.$": "$$.Task.Token"}
+                },
+                "End": true
+            }
+        }
+    });
+    sluice_aws::provision::create_state_machine(
+        &sfn,
+        &sluice_emulator::unique_name("gate"),
+        &definition.to_string(),
+        "arn:aws:iam::123456789012:role/sluice-test",
+    )
+    .await
+    .unwrap()
+}
+
+/// Starts `name` on the gate machine and returns its ARN and the token it waits on (read from
+/// the execution's history, where the task's parameters carry it).
+pub async fn gate_execution(world: &MotoWorld, machine: &str, name: &str) -> (String, String) {
+    let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
+    let sfn = sluice_aws::sdk::sfn::Client::new(&sdk);
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(machine)
+        .name(name)
+        .input("{}")
+        .send()
+        .await
+        .unwrap();
+    let arn = started.execution_arn().to_string();
+    for _ in 0..50 {
+        let history = sfn
+            .get_execution_history()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        for event in history.events() {
+            if let Some(details) = event.task_scheduled_event_details() {
+                let parameters: Value = serde_json::from_str(details.parameters()).unwrap();
+                let message = &parameters["Message"];
+                let token = message
+                    .get("taskToken")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .or_else(|| {
+                        message
+                            .as_str()
+                            .and_then(|m| serde_json::from_str::<Value>(m).ok())
+                            .and_then(|m| m["taskToken"].as_str().map(str::to_string))
+                    });
+                if let Some(token) = token {
+                    return (arn, token);
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("execution {arn} never scheduled its task with a token");
+}
+
+/// An execution on moto that just waits an hour: something running to stop.
+pub async fn waiting_execution(world: &MotoWorld, name: &str) -> (String, String) {
+    let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
+    let sfn = sluice_aws::sdk::sfn::Client::new(&sdk);
+    let definition = json!({
+        "StartAt": "Hold",
+        "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": true}}
+    });
+    let machine = sluice_aws::provision::create_state_machine(
+        &sfn,
+        &sluice_emulator::unique_name("hold"),
+        &definition.to_string(),
+        "arn:aws:iam::123456789012:role/sluice-test",
+    )
+    .await
+    .unwrap();
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .name(name)
+        .input("{}")
+        .send()
+        .await
+        .unwrap();
+    (machine, started.execution_arn().to_string())
+}
+
+/// An execution's status on moto, e.g. `RUNNING`, `ABORTED`, `SUCCEEDED`, and its output.
+pub async fn execution(world: &MotoWorld, arn: &str) -> (String, Option<Value>) {
+    let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
+    let sfn = sluice_aws::sdk::sfn::Client::new(&sdk);
+    let described = sfn
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    (
+        described.status().as_str().to_string(),
+        described
+            .output()
+            .and_then(|o| serde_json::from_str(o).ok()),
+    )
+}
+
+/// Waits until the execution has left RUNNING (moto answers a task asynchronously).
+pub async fn execution_ended(world: &MotoWorld, arn: &str) -> (String, Option<Value>) {
+    for _ in 0..100 {
+        let found = execution(world, arn).await;
+        if found.0 != "RUNNING" {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    execution(world, arn).await
+}
+
+/// Runs the CLI's command line on `ports` and returns its exit code and stdout.
+pub async fn sluice(ports: &impl sluice_cli::backend::Ports, args: &[&str]) -> (u8, String) {
+    use clap::Parser;
+    let cli = sluice_cli::args::Cli::try_parse_from(
+        std::iter::once("sluice").chain(args.iter().copied()),
+    )
+    .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let mut out = Vec::new();
+    let code = match sluice_cli::dispatch(ports, &cli, &mut out).await {
+        Ok(code) => code,
+        Err(error) => {
+            out.extend_from_slice(format!("error: {error}\n").as_bytes());
+            error.exit_code()
+        }
+    };
+    (code, String::from_utf8(out).unwrap())
+}
