@@ -315,6 +315,19 @@ async fn a_second_deployment_of_the_service_is_a_conflict_naming_the_first() {
 }
 
 #[tokio::test]
+async fn a_second_deployment_is_a_conflict_even_once_the_first_moved_traffic() {
+    let w = World::new();
+    let cursor = w.validate_named(request(), "first").await.unwrap();
+    w.shift(cursor).await.unwrap();
+    let (name, message) = error_names(w.validate_named(request(), "second").await);
+    assert_eq!(name, "Sluice.Conflict", "{message}");
+    assert!(
+        message.contains("already has a deployment in progress: first"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn a_request_naming_only_service_and_version_uses_the_stored_defaults() {
     let w = World::new();
     let mut defaults = request();

@@ -43,6 +43,19 @@ pub async fn validate_deployment(
 
     // A retry of this very execution: the lock names it, and maybe the record exists.
     let held = store.lock(&spec.service).await?;
+    // Another deployment holds the service: a conflict, checked before the world, whose
+    // records that deployment may already have moved (it would read as "green already
+    // receives traffic").
+    if let Some(other) = held
+        .as_ref()
+        .filter(|lock| lock.deployment.id != id && lock.lease_until >= clock.now())
+    {
+        return Err(WorkflowError::Conflict {
+            service: spec.service.clone(),
+            holder: other.deployment.id.clone(),
+            lease_until: other.lease_until,
+        });
+    }
     let own_lock = held.filter(|lock| lock.deployment.id == id);
     if let Some(lock) = &own_lock
         && let Some(existing) = store.get(&lock.deployment).await?

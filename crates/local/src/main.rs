@@ -1,0 +1,110 @@
+//! `sluice-local`: the local runner's command line.
+//!
+//! ```text
+//! sluice-local demo --scenario healthy|bad-canary   a deployment through the real state machine
+//! sluice-local demo --list                          the scenarios
+//! sluice-local up                                   the environment, until Ctrl-C
+//! ```
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sluice_local::{LocalRunner, RunnerOptions, demo};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice-local",
+    about = "sluice on moto: the real state machine and function binaries, simulated traffic"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs one deployment scenario end to end and prints its progress; exits 0 when the
+    /// outcome is the scenario's expected one.
+    Demo {
+        /// Which scenario (see --list).
+        #[arg(long, default_value = "healthy")]
+        scenario: String,
+        /// Lists the scenarios and exits.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Starts the local environment and keeps it up until Ctrl-C, printing its endpoints.
+    Up,
+}
+
+/// Exit codes: 0 as expected, 1 unexpected outcome, 2 the runner failed, 130 interrupted.
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo { list: true, .. } => {
+            for scenario in demo::scenarios() {
+                println!("{:<12} {}", scenario.name, scenario.about);
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Demo { scenario, .. } => {
+            let Some(scenario) = demo::scenario(&scenario) else {
+                let known: Vec<&str> = demo::scenarios().iter().map(|s| s.name).collect();
+                eprintln!("unknown scenario {scenario:?}; known: {}", known.join(", "));
+                return ExitCode::from(2);
+            };
+            let mut stdout = std::io::stdout();
+            tokio::select! {
+                result = demo::run(&scenario, &mut stdout) => match result {
+                    Ok(report) if report.matched() => ExitCode::SUCCESS,
+                    Ok(_) => ExitCode::from(1),
+                    Err(error) => {
+                        eprintln!("sluice-local: {error}");
+                        ExitCode::from(2)
+                    }
+                },
+                // Dropping the demo drops its runner, which stops everything it started.
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("interrupted: stopping moto, cargo lambda watch and the router");
+                    ExitCode::from(130)
+                }
+            }
+        }
+        Command::Up => up().await,
+    }
+}
+
+async fn up() -> ExitCode {
+    let started = tokio::select! {
+        started = LocalRunner::start(RunnerOptions::new("up")) => started,
+        // Dropping a half-done start stops what it had started.
+        _ = tokio::signal::ctrl_c() => return ExitCode::from(130),
+    };
+    let runner = match started {
+        Ok(runner) => runner,
+        Err(error) => {
+            eprintln!("sluice-local: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let env = runner.environment();
+    println!("moto (AWS_ENDPOINT_URL)  {}", runner.moto_endpoint());
+    println!("router (Lambda, SNS)     {}", runner.router_endpoint());
+    println!("state machine            {}", env.state_machine_arn);
+    println!("table                    {}", env.names.table);
+    println!(
+        "hosted zone              {} ({})",
+        env.hosted_zone_id, env.names.record_name
+    );
+    println!(
+        "topics                   {} · {}",
+        env.notifications_topic_arn, env.alarm_topic_arn
+    );
+    println!("alarm                    {}", env.names.alarm);
+    println!("logs                     {}", runner.run_dir().display());
+    println!("Ctrl-C stops everything.");
+    let _ = tokio::signal::ctrl_c().await;
+    runner.shutdown().await;
+    ExitCode::from(130)
+}
