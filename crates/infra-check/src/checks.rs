@@ -200,6 +200,9 @@ pub fn function_problems(template: &Template, crates: &BTreeSet<String>) -> Vec<
     for (shared, what) in [(&log_groups, "log group"), (&roles, "role")] {
         for (name, users) in shared {
             if users.len() > 1 {
+                // Sorted: the template's resource order depends on serde_json's map features.
+                let mut users = users.clone();
+                users.sort_unstable();
                 problems.push(format!(
                     "{what} {name} is shared by {}: each function has its own",
                     users.join(", ")
