@@ -8,14 +8,12 @@
 
 use serde_json::Value;
 use sluice_core::workflow::{Cursor, analyze_step};
-use sluice_handler::{AwsPorts, HandlerError, Ports, deployment_span, parse_event};
+use sluice_handler::{HandlerError, Ports, deployment_span, parse_event};
 use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sluice_handler::init_logs();
-    let ports = AwsPorts::from_env().await?;
-    sluice_handler::serve(ports, handle).await
+    sluice_handler::run(handle).await
 }
 
 async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError> {
@@ -38,24 +36,14 @@ mod tests {
     use sluice_core::ports::DeploymentStore;
     use sluice_core::{Deployment, Verdict};
     use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};
+    use sluice_handler::steps::{live_at, shifted, synced, until_due, validated};
     use sluice_handler::testkit::MotoWorld;
 
     /// The sample deployment shifted and live, its analysis due; returns the analyze event.
     async fn live_sample() -> (MemoryPorts, Value) {
         let (ports, cursor) = sample_world().await;
-        let cursor =
-            sluice_core::workflow::shift_traffic(&ports.store, &ports.router, &ports.clock, cursor)
-                .await
-                .unwrap();
-        let cursor = sluice_core::workflow::check_sync(
-            &ports.store,
-            &ports.router,
-            &ports.clock,
-            Default::default(),
-            cursor,
-        )
-        .await
-        .unwrap();
+        let cursor = shifted(&ports, cursor).await;
+        let cursor = synced(&ports, cursor).await;
         let mut event = sample_event("analyze");
         event["changeId"] = json!(cursor.change_id);
         event["analyzeAt"] = json!(cursor.analyze_at);
@@ -186,50 +174,13 @@ mod tests {
     async fn on_moto_the_analysis_reads_cloudwatch_and_stores_its_values() {
         let world = MotoWorld::start().await;
         let p = &world.ports;
-        let input = serde_json::from_value(
-            json!({"request": world.request, "executionName": "moto-analyze"}),
-        )
-        .unwrap();
-        let cursor = sluice_core::workflow::validate_deployment(
-            p.store(),
-            p.router(),
-            p.alarms(),
-            p.notifier(),
-            p.clock(),
-            input,
-        )
-        .await
-        .unwrap();
-        let cursor = sluice_core::workflow::shift_traffic(p.store(), p.router(), p.clock(), cursor)
-            .await
-            .unwrap();
-        let cursor = sluice_core::workflow::check_sync(
-            p.store(),
-            p.router(),
-            p.clock(),
-            p.config().sync,
-            cursor,
-        )
-        .await
-        .unwrap();
-        let live_at = p
-            .store()
-            .get(&cursor.deployment)
-            .await
-            .unwrap()
-            .unwrap()
-            .traffic
-            .unwrap()
-            .live_at
-            .unwrap();
+        let cursor = validated(p, &world.request, "moto-analyze").await;
+        let cursor = shifted(p, cursor).await;
+        let cursor = synced(p, cursor).await;
+        let live_at = live_at(p, &cursor).await;
         // 20 requests a second, 1 failing: a 5 % error rate, over the 1 % max.
         world.put_green_traffic(live_at, 2, 20.0, 1.0).await;
-        tokio::time::sleep(
-            (cursor.analyze_at.unwrap() - Utc::now())
-                .to_std()
-                .unwrap_or_default(),
-        )
-        .await;
+        until_due(&cursor).await;
         let judged = handle(p, serde_json::to_value(&cursor).unwrap())
             .await
             .unwrap();
@@ -257,38 +208,10 @@ mod tests {
     async fn on_moto_no_data_is_inconclusive() {
         let world = MotoWorld::start().await;
         let p = &world.ports;
-        let input = serde_json::from_value(
-            json!({"request": world.request, "executionName": "moto-analyze-empty"}),
-        )
-        .unwrap();
-        let cursor = sluice_core::workflow::validate_deployment(
-            p.store(),
-            p.router(),
-            p.alarms(),
-            p.notifier(),
-            p.clock(),
-            input,
-        )
-        .await
-        .unwrap();
-        let cursor = sluice_core::workflow::shift_traffic(p.store(), p.router(), p.clock(), cursor)
-            .await
-            .unwrap();
-        let cursor = sluice_core::workflow::check_sync(
-            p.store(),
-            p.router(),
-            p.clock(),
-            p.config().sync,
-            cursor,
-        )
-        .await
-        .unwrap();
-        tokio::time::sleep(
-            (cursor.analyze_at.unwrap() - Utc::now())
-                .to_std()
-                .unwrap_or_default(),
-        )
-        .await;
+        let cursor = validated(p, &world.request, "moto-analyze-empty").await;
+        let cursor = shifted(p, cursor).await;
+        let cursor = synced(p, cursor).await;
+        until_due(&cursor).await;
         let judged = handle(p, serde_json::to_value(&cursor).unwrap())
             .await
             .unwrap();

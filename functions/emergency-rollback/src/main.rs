@@ -54,6 +54,7 @@ mod tests {
     use sluice_core::ports::{DeploymentStore, RecordSet};
     use sluice_core::{Controller, Status, WeightPair};
     use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};
+    use sluice_handler::steps::{shifted, validated};
     use sluice_handler::testkit::MotoWorld;
 
     fn sns(alarm: &str, state: &str) -> Value {
@@ -68,9 +69,7 @@ mod tests {
 
     async fn shifted_sample() -> MemoryPorts {
         let (ports, cursor) = sample_world().await;
-        sluice_core::workflow::shift_traffic(&ports.store, &ports.router, &ports.clock, cursor)
-            .await
-            .unwrap();
+        shifted(&ports, cursor).await;
         ports
     }
 
@@ -128,23 +127,8 @@ mod tests {
     async fn on_moto_the_alarm_fences_stops_and_returns_blue() {
         let world = MotoWorld::start().await;
         let p = &world.ports;
-        let input = serde_json::from_value(
-            json!({"request": world.request, "executionName": "moto-emergency"}),
-        )
-        .unwrap();
-        let cursor = sluice_core::workflow::validate_deployment(
-            p.store(),
-            p.router(),
-            p.alarms(),
-            p.notifier(),
-            p.clock(),
-            input,
-        )
-        .await
-        .unwrap();
-        let cursor = sluice_core::workflow::shift_traffic(p.store(), p.router(), p.clock(), cursor)
-            .await
-            .unwrap();
+        let cursor = validated(p, &world.request, "moto-emergency").await;
+        let cursor = shifted(p, cursor).await;
         assert_eq!(world.weights().await, WeightPair::new(9, 1).unwrap());
         let outcomes = handle(p, sns(&world.alarm, "ALARM")).await.unwrap();
         assert!(

@@ -6,14 +6,12 @@
 
 use serde_json::Value;
 use sluice_core::workflow::{Cursor, finalize};
-use sluice_handler::{AwsPorts, HandlerError, Ports, deployment_span, parse_event};
+use sluice_handler::{HandlerError, Ports, deployment_span, parse_event};
 use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sluice_handler::init_logs();
-    let ports = AwsPorts::from_env().await?;
-    sluice_handler::serve(ports, handle).await
+    sluice_handler::run(handle).await
 }
 
 async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError> {
@@ -37,6 +35,7 @@ mod tests {
     use sluice_core::ports::{DeploymentStore, RecordSet, TrafficRouter};
     use sluice_core::{Status, WeightPair};
     use sluice_handler::memory::{sample_event, sample_world};
+    use sluice_handler::steps::{live_at, shifted, synced, until_due, validated};
     use sluice_handler::testkit::MotoWorld;
 
     #[tokio::test]
@@ -59,48 +58,12 @@ mod tests {
         let p = &world.ports;
         let mut request = world.request.clone();
         request["strategy"] = json!({"kind": "blue-green", "bakeSeconds": 1});
-        let input =
-            serde_json::from_value(json!({"request": request, "executionName": "moto-finalize"}))
-                .unwrap();
-        let cursor = sluice_core::workflow::validate_deployment(
-            p.store(),
-            p.router(),
-            p.alarms(),
-            p.notifier(),
-            p.clock(),
-            input,
-        )
-        .await
-        .unwrap();
-        let cursor = sluice_core::workflow::shift_traffic(p.store(), p.router(), p.clock(), cursor)
-            .await
-            .unwrap();
-        let cursor = sluice_core::workflow::check_sync(
-            p.store(),
-            p.router(),
-            p.clock(),
-            p.config().sync,
-            cursor,
-        )
-        .await
-        .unwrap();
-        let live_at = p
-            .store()
-            .get(&cursor.deployment)
-            .await
-            .unwrap()
-            .unwrap()
-            .traffic
-            .unwrap()
-            .live_at
-            .unwrap();
+        let cursor = validated(p, &request, "moto-finalize").await;
+        let cursor = shifted(p, cursor).await;
+        let cursor = synced(p, cursor).await;
+        let live_at = live_at(p, &cursor).await;
         world.put_green_traffic(live_at, 1, 20.0, 0.0).await;
-        tokio::time::sleep(
-            (cursor.analyze_at.unwrap() - chrono::Utc::now())
-                .to_std()
-                .unwrap_or_default(),
-        )
-        .await;
+        until_due(&cursor).await;
         let cursor = sluice_core::workflow::analyze_step(p.store(), p.metrics(), p.clock(), cursor)
             .await
             .unwrap();

@@ -8,14 +8,12 @@
 
 use serde_json::Value;
 use sluice_core::workflow::{Cursor, RollbackRequest, roll_back};
-use sluice_handler::{AwsPorts, HandlerError, Ports, deployment_span, parse_event};
+use sluice_handler::{HandlerError, Ports, deployment_span, parse_event};
 use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sluice_handler::init_logs();
-    let ports = AwsPorts::from_env().await?;
-    sluice_handler::serve(ports, handle).await
+    sluice_handler::run(handle).await
 }
 
 async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError> {
@@ -39,14 +37,13 @@ mod tests {
     use sluice_core::ports::{DeploymentStore, RecordSet};
     use sluice_core::{Status, WeightPair};
     use sluice_handler::memory::{sample_event, sample_world};
+    use sluice_handler::steps::{shifted, validated};
     use sluice_handler::testkit::MotoWorld;
 
     #[tokio::test]
     async fn the_sample_event_rolls_back_with_the_caught_error_as_reason() {
         let (ports, cursor) = sample_world().await;
-        sluice_core::workflow::shift_traffic(&ports.store, &ports.router, &ports.clock, cursor)
-            .await
-            .unwrap();
+        shifted(&ports, cursor).await;
         let done = handle(&ports, sample_event("rollback")).await.unwrap();
         let deployment = ports.store.only_deployment();
         assert_eq!(deployment.status, Status::RolledBack);
@@ -74,23 +71,8 @@ mod tests {
     async fn on_moto_traffic_returns_to_blue_and_the_record_says_why() {
         let world = MotoWorld::start().await;
         let p = &world.ports;
-        let input = serde_json::from_value(
-            json!({"request": world.request, "executionName": "moto-rollback"}),
-        )
-        .unwrap();
-        let cursor = sluice_core::workflow::validate_deployment(
-            p.store(),
-            p.router(),
-            p.alarms(),
-            p.notifier(),
-            p.clock(),
-            input,
-        )
-        .await
-        .unwrap();
-        let cursor = sluice_core::workflow::shift_traffic(p.store(), p.router(), p.clock(), cursor)
-            .await
-            .unwrap();
+        let cursor = validated(p, &world.request, "moto-rollback").await;
+        let cursor = shifted(p, cursor).await;
         assert_eq!(world.weights().await, WeightPair::new(9, 1).unwrap());
         let mut event = serde_json::to_value(&cursor).unwrap();
         event["reason"] = json!("error-rate: 5.0000 percent is above max 1");

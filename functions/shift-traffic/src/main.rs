@@ -7,14 +7,12 @@
 
 use serde_json::Value;
 use sluice_core::workflow::{Cursor, shift_traffic};
-use sluice_handler::{AwsPorts, HandlerError, Ports, deployment_span, parse_event};
+use sluice_handler::{HandlerError, Ports, deployment_span, parse_event};
 use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sluice_handler::init_logs();
-    let ports = AwsPorts::from_env().await?;
-    sluice_handler::serve(ports, handle).await
+    sluice_handler::run(handle).await
 }
 
 async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError> {
@@ -35,6 +33,7 @@ mod tests {
     use sluice_core::deployment::{Controller, Status};
     use sluice_core::ports::{DeploymentStore, RecordSet};
     use sluice_handler::memory::{sample_event, sample_world};
+    use sluice_handler::steps::validated;
     use sluice_handler::testkit::MotoWorld;
 
     #[tokio::test]
@@ -94,20 +93,8 @@ mod tests {
     #[tokio::test]
     async fn on_moto_both_weights_change_in_route53_and_the_record_keeps_the_change() {
         let world = MotoWorld::start().await;
-        let validate = json!({"request": world.request, "executionName": "moto-shift"});
-        let input: sluice_core::workflow::ValidateRequest =
-            serde_json::from_value(validate).unwrap();
         let p = &world.ports;
-        let cursor = sluice_core::workflow::validate_deployment(
-            p.store(),
-            p.router(),
-            p.alarms(),
-            p.notifier(),
-            p.clock(),
-            input,
-        )
-        .await
-        .unwrap();
+        let cursor = validated(p, &world.request, "moto-shift").await;
         let shifted = handle(&world.ports, serde_json::to_value(&cursor).unwrap())
             .await
             .unwrap();
@@ -123,20 +110,7 @@ mod tests {
     async fn on_moto_a_fence_bumped_underneath_refuses_without_changing_weights() {
         let world = MotoWorld::start().await;
         let p = &world.ports;
-        let input = serde_json::from_value(
-            json!({"request": world.request, "executionName": "moto-fence"}),
-        )
-        .unwrap();
-        let cursor = sluice_core::workflow::validate_deployment(
-            p.store(),
-            p.router(),
-            p.alarms(),
-            p.notifier(),
-            p.clock(),
-            input,
-        )
-        .await
-        .unwrap();
+        let cursor = validated(p, &world.request, "moto-fence").await;
         // The emergency path takes the deployment: a conditional write that bumps the revision.
         let mut taken = p.store().get(&cursor.deployment).await.unwrap().unwrap();
         taken.controller = Controller::Alarm {

@@ -7,14 +7,12 @@
 
 use serde_json::Value;
 use sluice_core::workflow::{Cursor, ValidateRequest, validate_deployment};
-use sluice_handler::{AwsPorts, HandlerError, Ports, parse_event};
+use sluice_handler::{HandlerError, Ports, parse_event};
 use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sluice_handler::init_logs();
-    let ports = AwsPorts::from_env().await?;
-    sluice_handler::serve(ports, handle).await
+    sluice_handler::run(handle).await
 }
 
 async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError> {

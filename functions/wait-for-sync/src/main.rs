@@ -7,14 +7,12 @@
 
 use serde_json::Value;
 use sluice_core::workflow::{Cursor, check_sync};
-use sluice_handler::{AwsPorts, HandlerError, Ports, deployment_span, parse_event};
+use sluice_handler::{HandlerError, Ports, deployment_span, parse_event};
 use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    sluice_handler::init_logs();
-    let ports = AwsPorts::from_env().await?;
-    sluice_handler::serve(ports, handle).await
+    sluice_handler::run(handle).await
 }
 
 async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError> {
@@ -36,14 +34,12 @@ mod tests {
     use sluice_core::Status;
     use sluice_core::ports::{Clock, DeploymentStore};
     use sluice_handler::memory::{sample_event, sample_world};
+    use sluice_handler::steps::{shifted, validated};
     use sluice_handler::testkit::MotoWorld;
 
     async fn shifted_sample() -> (sluice_handler::memory::MemoryPorts, Value) {
         let (ports, cursor) = sample_world().await;
-        let shifted =
-            sluice_core::workflow::shift_traffic(&ports.store, &ports.router, &ports.clock, cursor)
-                .await
-                .unwrap();
+        let shifted = shifted(&ports, cursor).await;
         let mut event = sample_event("wait-for-sync");
         event["changeId"] = json!(shifted.change_id);
         (ports, event)
@@ -87,22 +83,8 @@ mod tests {
     async fn on_moto_an_in_sync_change_makes_the_step_live() {
         let world = MotoWorld::start().await;
         let p = &world.ports;
-        let input =
-            serde_json::from_value(json!({"request": world.request, "executionName": "moto-sync"}))
-                .unwrap();
-        let cursor = sluice_core::workflow::validate_deployment(
-            p.store(),
-            p.router(),
-            p.alarms(),
-            p.notifier(),
-            p.clock(),
-            input,
-        )
-        .await
-        .unwrap();
-        let cursor = sluice_core::workflow::shift_traffic(p.store(), p.router(), p.clock(), cursor)
-            .await
-            .unwrap();
+        let cursor = validated(p, &world.request, "moto-sync").await;
+        let cursor = shifted(p, cursor).await;
         let before = chrono::Utc::now();
         let live = handle(p, serde_json::to_value(&cursor).unwrap())
             .await
