@@ -179,6 +179,20 @@ pub struct TrafficState {
     pub live_at: Option<DateTime<Utc>>,
 }
 
+impl TrafficState {
+    /// Every request on green since `at`, after change `change_id`.
+    pub fn all_green(change_id: String, at: DateTime<Utc>) -> TrafficState {
+        TrafficState {
+            asked_percent: 100.0,
+            weights: WeightPair::ALL_GREEN,
+            green_share: 100.0,
+            change_id,
+            changed_at: at,
+            live_at: Some(at),
+        }
+    }
+}
+
 /// How a deployment ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -232,14 +232,7 @@ where
         self.stop_execution(&deployment, waiting_token, &reason)
             .await;
         let now = self.clock.now();
-        deployment.traffic = Some(TrafficState {
-            asked_percent: 100.0,
-            weights: WeightPair::ALL_GREEN,
-            green_share: 100.0,
-            change_id: change.0.clone(),
-            changed_at: now,
-            live_at: Some(now),
-        });
+        deployment.traffic = Some(TrafficState::all_green(change.0.clone(), now));
         deployment.outcome = Some(Outcome {
             reason: reason.clone(),
             at: now,

@@ -43,14 +43,7 @@ pub async fn finalize(
     router.wait_for_sync(&change, SYNC_TIMEOUT).await?;
 
     let now = clock.now();
-    deployment.traffic = Some(TrafficState {
-        asked_percent: 100.0,
-        weights: WeightPair::ALL_GREEN,
-        green_share: 100.0,
-        change_id: change.0.clone(),
-        changed_at: now,
-        live_at: Some(now),
-    });
+    deployment.traffic = Some(TrafficState::all_green(change.0.clone(), now));
     deployment.outcome = Some(Outcome {
         reason: "every step passed analysis".into(),
         at: now,

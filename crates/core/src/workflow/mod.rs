@@ -185,6 +185,22 @@ async fn load(
         .ok_or_else(|| WorkflowError::NotFound(key.id.to_string()))
 }
 
+/// The plan's step `index`, or `BadInput` naming the step when the plan has no such step.
+fn step_of(deployment: &Deployment, index: usize) -> Result<crate::plan::Step, WorkflowError> {
+    deployment
+        .plan
+        .step(index)
+        .cloned()
+        .ok_or_else(|| WorkflowError::BadInput {
+            what: "step".into(),
+            message: format!(
+                "deployment {} has {} steps, there is no step {index}",
+                deployment.id,
+                deployment.plan.steps.len()
+            ),
+        })
+}
+
 /// Fails with `Fenced` unless the state machine still drives the deployment.
 fn ensure_driven(deployment: &Deployment) -> Result<(), WorkflowError> {
     if deployment.is_driven_by_state_machine() {

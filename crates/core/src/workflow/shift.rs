@@ -1,4 +1,4 @@
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven};
+use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven, step_of};
 use crate::deployment::{EventKind, Status, TrafficState};
 use crate::plan::WeightPair;
 use crate::ports::{Clock, DeploymentStore, RecordSet, TrafficRouter};
@@ -15,20 +15,7 @@ pub async fn shift_traffic(
 ) -> Result<Cursor, WorkflowError> {
     let mut deployment = load(store, &cursor.deployment).await?;
     ensure_driven(&deployment)?;
-    let step =
-        deployment
-            .plan
-            .step(cursor.step)
-            .cloned()
-            .ok_or_else(|| WorkflowError::BadInput {
-                what: "step".into(),
-                message: format!(
-                    "deployment {} has {} steps, there is no step {}",
-                    deployment.id,
-                    deployment.plan.steps.len(),
-                    cursor.step
-                ),
-            })?;
+    let step = step_of(&deployment, cursor.step)?;
 
     // Already shifted by an earlier try of this step: hand back the change it made.
     if deployment.status == Status::Shifting

@@ -1,6 +1,6 @@
 use chrono::Duration;
 
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven};
+use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven, step_of};
 use crate::deployment::{EventKind, Status};
 use crate::ports::{ChangeId, ChangeStatus, Clock, DeploymentStore, TrafficRouter};
 
@@ -34,15 +34,7 @@ pub async fn check_sync(
 ) -> Result<Cursor, WorkflowError> {
     let mut deployment = load(store, &cursor.deployment).await?;
     ensure_driven(&deployment)?;
-    let step =
-        deployment
-            .plan
-            .step(cursor.step)
-            .cloned()
-            .ok_or_else(|| WorkflowError::BadInput {
-                what: "step".into(),
-                message: format!("deployment {} has no step {}", deployment.id, cursor.step),
-            })?;
+    let step = step_of(&deployment, cursor.step)?;
     let bake = Duration::seconds(i64::from(step.bake_seconds));
 
     // An earlier try already saw it in sync.
