@@ -2,11 +2,9 @@
 //! does, and naming its execution.
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
-use sluice_core::ports::{DeploymentStore, RouterError, TrafficRouter};
-use sluice_core::release::execution_name;
-use sluice_core::spec::merge_over_defaults;
-use sluice_core::{DeploymentSpec, FieldError, SpecErrors, ValidationContext};
+use sluice_core::ports::{DeploymentStore, TrafficRouter};
+use sluice_core::workflow::{WorkflowError, check_request};
+use sluice_core::{DeploymentSpec, FieldError, SpecErrors};
 
 use crate::error::CliError;
 
@@ -104,73 +102,22 @@ pub fn build_request(
     Ok(request)
 }
 
-/// The request laid over the service's stored defaults, parsed and validated like the state
-/// machine's Validate step does: the spec rules, and the record name against the hosted
-/// zone's domain when the zone can be read. Every problem is returned, each naming its field.
+/// The request checked as the state machine's Validate step checks it (spec rules, service
+/// defaults, hosted zone); every problem is returned, each naming its field.
 pub async fn validate(
     store: &impl DeploymentStore,
     router: &impl TrafficRouter,
     request: &Value,
 ) -> Result<DeploymentSpec, CliError> {
-    let service = request
-        .get("service")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let merged = match store.service_config(service.trim()).await? {
-        Some(defaults) => merge_over_defaults(&defaults, request),
-        None => request.clone(),
-    };
-    let spec = DeploymentSpec::from_json(&merged).map_err(CliError::Invalid)?;
-    let mut problems = Vec::new();
-    let mut context = ValidationContext::default();
-    if !spec.hosted_zone_id.is_empty() {
-        match router.zone_domain(&spec.hosted_zone_id).await {
-            Ok(domain) => context.zone_domain = Some(domain),
-            Err(RouterError::ZoneNotFound { zone }) => problems.push(FieldError {
-                field: "hostedZoneId".into(),
-                message: format!("hosted zone {zone} does not exist"),
-            }),
-            // The state machine checks the zone again; a zone we cannot read here is no reason
-            // to refuse what may be a good request.
-            Err(other) => tracing::warn!(error = %other, "hosted zone not checked"),
-        }
-    }
-    if let Err(SpecErrors(rules)) = spec.validate(&context) {
-        problems.extend(rules);
-    }
-    if problems.is_empty() {
-        Ok(spec)
-    } else {
-        Err(CliError::Invalid(SpecErrors(problems)))
-    }
+    check_request(store, router, request)
+        .await
+        .map_err(|error| match error {
+            WorkflowError::Invalid(problems) => CliError::Invalid(problems),
+            other => CliError::from(other),
+        })
 }
 
-/// The execution name (= deployment id) of the `attempt`-th deployment of a service's version.
-///
-/// The first attempt takes the release trigger's deterministic name, so a tag and a
-/// `sluice start` of the same version end in one deployment. Step Functions keeps an ended
-/// execution's name for 90 days, so re-deploying a version after a rollback needs another
-/// name: `-r<attempt>` plus a hash of the exact triple, within the 80 characters allowed.
-pub fn attempt_name(service: &str, version: &str, attempt: usize) -> String {
-    if attempt <= 1 {
-        return execution_name(service, version);
-    }
-    let readable: String = format!("{service}-{version}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let digest = Sha256::digest(format!("{service}\n{version}\n{attempt}").as_bytes());
-    let suffix = format!("r{attempt}-{}", hex::encode(&digest[..4]));
-    let room = 80 - suffix.len() - 1;
-    let readable: String = readable.chars().take(room).collect();
-    format!("{readable}-{suffix}")
-}
+pub use sluice_core::release::attempt_name;
 
 #[cfg(test)]
 mod tests {
@@ -251,22 +198,5 @@ mod tests {
             build_request(Some(json!([1])), "s", "v", &[]),
             Err(CliError::Invalid(_))
         ));
-    }
-
-    #[test]
-    fn attempts_after_the_first_get_their_own_valid_names() {
-        let first = attempt_name("checkout-api", "v2.4.0", 1);
-        assert_eq!(first, execution_name("checkout-api", "v2.4.0"));
-        let second = attempt_name("checkout-api", "v2.4.0", 2);
-        assert!(second.starts_with("checkout-api-v2-4-0-r2-"), "{second}");
-        assert_ne!(second, attempt_name("checkout-api", "v2.4.0", 3));
-        let long = attempt_name(&"s".repeat(70), &"v".repeat(70), 12);
-        assert_eq!(long.len(), 80);
-        for name in [first, second, long] {
-            assert!(
-                sluice_core::DeploymentId::parse(name.clone()).is_ok(),
-                "{name}"
-            );
-        }
     }
 }

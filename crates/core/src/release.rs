@@ -228,6 +228,33 @@ pub fn version_of_tag(tag: &str, pattern: Option<&str>) -> Option<String> {
 /// Step Functions' 80 characters of `[A-Za-z0-9-_]`, and distinct for distinct pairs (a short
 /// hash of the exact pair is appended, so `v1.2` and `v1-2` do not collide).
 pub fn execution_name(service: &str, version: &str) -> String {
+    named(
+        service,
+        version,
+        hex::encode(&Sha256::digest(format!("{service}\n{version}").as_bytes())[..4]),
+    )
+}
+
+/// The execution name of the `attempt`-th deployment of a service's version. The first is
+/// [`execution_name`], so a tag and a `sluice start` of one version end in one deployment;
+/// Step Functions keeps an ended execution's name for 90 days, so deploying the version again
+/// after a rollback needs another: `-r<attempt>-` and a hash of the exact triple.
+pub fn attempt_name(service: &str, version: &str, attempt: usize) -> String {
+    if attempt <= 1 {
+        return execution_name(service, version);
+    }
+    let digest = Sha256::digest(format!("{service}\n{version}\n{attempt}").as_bytes());
+    named(
+        service,
+        version,
+        format!("r{attempt}-{}", hex::encode(&digest[..4])),
+    )
+}
+
+/// `<service>-<version>-<suffix>`, characters outside `[A-Za-z0-9-_]` as `-`, the readable
+/// part cut so the whole fits 80 characters.
+fn named(service: &str, version: &str, suffix: String) -> String {
+    let room = 80 - suffix.len() - 1;
     let readable: String = format!("{service}-{version}")
         .chars()
         .map(|c| {
@@ -237,11 +264,8 @@ pub fn execution_name(service: &str, version: &str) -> String {
                 '-'
             }
         })
+        .take(room)
         .collect();
-    let digest = Sha256::digest(format!("{service}\n{version}").as_bytes());
-    let suffix = hex::encode(&digest[..4]);
-    let room = 80 - suffix.len() - 1;
-    let readable: String = readable.chars().take(room).collect();
     format!("{readable}-{suffix}")
 }
 

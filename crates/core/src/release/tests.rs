@@ -217,3 +217,17 @@ fn execution_names_are_valid_deterministic_and_distinct() {
     assert_eq!(long.len(), 80);
     assert!(crate::DeploymentId::parse(&long).is_ok());
 }
+
+#[test]
+fn attempts_after_the_first_get_their_own_valid_names() {
+    let first = attempt_name("checkout-api", "v2.4.0", 1);
+    assert_eq!(first, execution_name("checkout-api", "v2.4.0"));
+    let second = attempt_name("checkout-api", "v2.4.0", 2);
+    assert!(second.starts_with("checkout-api-v2-4-0-r2-"), "{second}");
+    assert_ne!(second, attempt_name("checkout-api", "v2.4.0", 3));
+    let long = attempt_name(&"s".repeat(70), &"v".repeat(70), 12);
+    assert_eq!(long.len(), 80);
+    for name in [first, second, long] {
+        assert!(crate::DeploymentId::parse(name.clone()).is_ok(), "{name}");
+    }
+}

@@ -30,7 +30,7 @@ pub use rollback::{RollbackRequest, roll_back};
 pub use shift::shift_traffic;
 pub use sync::{SyncLimits, check_sync};
 pub use trigger::{TriggerOutcome, trigger_release};
-pub use validate::{ValidateRequest, validate_deployment};
+pub use validate::{ValidateRequest, check_request, validate_deployment};
 
 use crate::deployment::{Deployment, DeploymentId, HistoryEvent, Status};
 use crate::ports::{

@@ -39,7 +39,7 @@ pub async fn validate_deployment(
         what: "executionName".into(),
         message: e.to_string(),
     })?;
-    let spec = resolve_spec(store, &input.request).await?;
+    let spec = check_request(store, router, &input.request).await?;
 
     // A retry of this very execution: the lock names it, and maybe the record exists.
     let held = store.lock(&spec.service).await?;
@@ -170,12 +170,16 @@ async fn resolve_spec(
     Ok(DeploymentSpec::from_json(&merged)?)
 }
 
-/// Every check of the spec, its zone, records and alarms, reported together.
-async fn check_world(
+/// A request as Validate reads it: laid over the service's stored defaults, parsed, and
+/// checked against every spec rule and the hosted zone (its existence, the record name inside
+/// its domain). Every problem is reported at once, each naming its field. The `sluice` CLI runs
+/// the same check before it starts anything.
+pub async fn check_request(
+    store: &impl DeploymentStore,
     router: &impl TrafficRouter,
-    alarms: &impl AlarmStates,
-    spec: &DeploymentSpec,
-) -> Result<(), WorkflowError> {
+    request: &Value,
+) -> Result<DeploymentSpec, WorkflowError> {
+    let spec = resolve_spec(store, request).await?;
     let mut problems = Vec::new();
     let mut context = ValidationContext::default();
     if !spec.hosted_zone_id.is_empty() {
@@ -191,9 +195,20 @@ async fn check_world(
     if let Err(SpecErrors(spec_problems)) = spec.validate(&context) {
         problems.extend(spec_problems);
     }
-    if !problems.is_empty() {
-        return Err(SpecErrors(problems).into());
+    if problems.is_empty() {
+        Ok(spec)
+    } else {
+        Err(SpecErrors(problems).into())
     }
+}
+
+/// The records and alarms a valid spec names, checked against the world, reported together.
+async fn check_world(
+    router: &impl TrafficRouter,
+    alarms: &impl AlarmStates,
+    spec: &DeploymentSpec,
+) -> Result<(), WorkflowError> {
+    let mut problems = Vec::new();
     check_records(router, spec, &mut problems).await?;
     check_alarms(alarms, spec, &mut problems).await?;
     if problems.is_empty() {
