@@ -168,14 +168,17 @@ fn to_traffic_ms(answer: &Value) -> Result<f64, Failure> {
 struct Binary {
     path: std::path::PathBuf,
     env: Vec<(String, String)>,
+    /// Where each process's output goes, one file per process.
+    logs: std::path::PathBuf,
 }
 
 impl Binary {
-    fn spawn(&self) -> Result<tokio::process::Child, Failure> {
+    fn spawn(&self, name: &str) -> Result<tokio::process::Child, Failure> {
+        let log = std::fs::File::create(self.logs.join(format!("{name}.log")))?;
         Ok(tokio::process::Command::new(&self.path)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
             .kill_on_drop(true)
             .spawn()?)
     }
@@ -265,13 +268,19 @@ async fn main() -> Result<(), Failure> {
                 "SLUICE_STATE_MACHINE_ARN",
                 config.state_machine_arn.clone().unwrap_or_default(),
             ),
-            ("RUST_LOG", "warn".into()),
+            (
+                "RUST_LOG",
+                std::env::var("SLUICE_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
         ]
         .map(|(k, v)| (k.to_string(), v)),
     );
+    let logs = root.join("target/bench-logs");
+    std::fs::create_dir_all(&logs)?;
     let binary = Binary {
         path: root.join("target/release/emergency-rollback"),
         env,
+        logs,
     };
     let answer_within = Duration::from_secs(30);
 
@@ -281,7 +290,7 @@ async fn main() -> Result<(), Failure> {
         let alarm = fixture.deployment(n).await?;
         while polls.try_recv().is_ok() {}
         let started = Instant::now();
-        let mut child = binary.spawn()?;
+        let mut child = binary.spawn(&format!("cold-{n}"))?;
         let first_poll = tokio::time::timeout(answer_within, polls.recv())
             .await?
             .ok_or("runtime API closed")?;
@@ -298,7 +307,7 @@ async fn main() -> Result<(), Failure> {
 
     eprintln!("{} warm runs…", args.runs);
     let (mut warm, mut warm_total) = (Vec::new(), Vec::new());
-    let mut child = binary.spawn()?;
+    let mut child = binary.spawn("warm")?;
     tokio::time::timeout(answer_within, polls.recv()).await?;
     for n in args.runs..2 * args.runs {
         let alarm = fixture.deployment(n).await?;

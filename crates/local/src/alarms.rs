@@ -66,7 +66,8 @@ pub struct Evaluation {
     pub reason: String,
 }
 
-fn state_name(state: AlarmState) -> &'static str {
+/// CloudWatch's name of a state: `OK`, `ALARM`, `INSUFFICIENT_DATA`.
+pub fn state_name(state: AlarmState) -> &'static str {
     match state {
         AlarmState::Ok => "OK",
         AlarmState::Alarm => "ALARM",

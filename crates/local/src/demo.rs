@@ -4,29 +4,43 @@
 //!
 //! A [`Scenario`] is data: how blue and green behave, the request, how the deployment starts
 //! ([`Start`]), what happens during it ([`Cue`]s: change a version's behaviour, force the
-//! alarm) and what the outcome must be ([`Expectation`]). New scenarios (an alarm firing
-//! mid-deployment, a release tag starting it) are new values, plus a [`Start`] or [`Action`]
-//! variant where they need a new kind of step.
+//! alarm) and what the outcome must be ([`Expectation`]). A new scenario is a new value in
+//! [`scenarios`], plus a [`Start`] or [`Action`] variant where it needs a new kind of step.
+//!
+//! Besides the deployment's history, the progress shows what the runner did around it: the
+//! alarm evaluator's state changes (and the topic notified) and what `emergency-rollback`
+//! answered each SNS delivery.
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use sluice_core::analysis::{Decision, MetricResult};
 use sluice_core::deployment::EventKind;
-use sluice_core::{Deployment, HistoryEvent, Status, WeightPair};
+use sluice_core::{Controller, Deployment, HistoryEvent, Status, WeightPair};
 
-use crate::environment::DeploymentRequest;
-use crate::error::Result;
+use crate::alarms::AlarmTransition;
+use crate::environment::{DeploymentRequest, LocalEnvironment};
+use crate::error::{LocalError, Result};
 use crate::execution::{Execution, ExecutionEvent};
-use crate::runner::{LocalRunner, RunnerOptions};
+use crate::router::{Invocation, InvocationOutcome, InvocationSource};
+use crate::runner::{EMERGENCY_ROLLBACK_FUNCTION, LocalRunner, RunnerOptions};
 use crate::traffic::{TrafficProfile, VersionProfile};
+
+/// The function that turns release tags into deployments.
+pub const RELEASE_TRIGGER_FUNCTION: &str = "release-trigger";
 
 /// How the deployment is started.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Start {
     /// StartExecution with the request, named after the service, version and scenario.
     StartExecution,
+    /// As a release does: the service's CONFIG item (the request without a version) is
+    /// registered with a `release` section naming `repository`, then a CodeCommit tag event
+    /// for the request's version is delivered to the real `release-trigger` function, which
+    /// starts the execution (named by service and version).
+    ReleaseTag { repository: &'static str },
 }
 
 /// When a cue acts, in terms of the deployment's history.
@@ -63,7 +77,14 @@ pub struct Expectation {
     pub green_percent: f64,
     /// `SUCCEEDED`, `FAILED`, `ABORTED`.
     pub execution_status: &'static str,
+    /// The error the execution ended with: DescribeExecution's, or else that of its
+    /// `ExecutionFailed`/`ExecutionAborted` event. A stopped (ABORTED) execution may have
+    /// none: moto drops the error and cause StopExecution gives.
     pub execution_error: Option<&'static str>,
+    /// The environment's alarm took the deployment over: the record's controller is the
+    /// alarm, its outcome names the alarm, and its rollback says how long the alarm took to
+    /// reach traffic.
+    pub taken_over_by_alarm: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +120,7 @@ pub fn healthy() -> Scenario {
             green_percent: 100.0,
             execution_status: "SUCCEEDED",
             execution_error: None,
+            taken_over_by_alarm: false,
         },
         timeout: Duration::from_secs(120),
     }
@@ -121,14 +143,116 @@ pub fn bad_canary() -> Scenario {
             green_percent: 0.0,
             execution_status: "FAILED",
             execution_error: Some("Sluice.RolledBack"),
+            taken_over_by_alarm: false,
         },
         timeout: Duration::from_secs(120),
     }
 }
 
-/// Every scenario `demo --scenario` knows.
+/// Green turns bad once step 2 (25 %) is live; the runner's alarm evaluator sees green's
+/// errors cross the alarm's threshold and notifies the alarm topic, and `emergency-rollback`
+/// takes the deployment over during step 2's bake: 100 % blue, the execution stopped.
+pub fn alarm() -> Scenario {
+    Scenario {
+        name: "alarm",
+        about: "green starts failing half its requests once step 2 (25 %) is live: the alarm on green's errors fires and the emergency rollback takes over mid-bake (100 % blue, execution ABORTED)",
+        traffic: TrafficProfile {
+            blue: VersionProfile::healthy(),
+            green: VersionProfile::new(1000.0, 0.3, 130.0),
+        },
+        // Bakes long enough that the alarm (a couple of seconds of 125 errors/s against more
+        // than 200 in 10 s) fires well before step 2's analysis would catch the errors: this
+        // scenario shows the alarm path, not the analysis.
+        request: DeploymentRequest::new(DEMO_VERSION).bake_seconds(8),
+        start: Start::StartExecution,
+        cues: vec![Cue {
+            when: When::StepLive(1),
+            action: Action::SetGreen(VersionProfile::healthy().with_errors(50.0)),
+        }],
+        expect: Expectation {
+            status: Status::RolledBack,
+            green_percent: 0.0,
+            execution_status: "ABORTED",
+            execution_error: Some("Sluice.TakenOver"),
+            taken_over_by_alarm: true,
+        },
+        timeout: Duration::from_secs(120),
+    }
+}
+
+/// The repository whose tags release the demo's service.
+pub const DEMO_REPOSITORY: &str = "checkout-api";
+
+/// A release tag starts the deployment: CodeCommit's tag event through `release-trigger`.
+pub fn release_tag() -> Scenario {
+    Scenario {
+        name: "release-tag",
+        about: "a CodeCommit tag v2.0.0 on the service's repository goes through release-trigger, which starts the deployment from the service's CONFIG; green is healthy and promoted to 100 %",
+        start: Start::ReleaseTag {
+            repository: DEMO_REPOSITORY,
+        },
+        ..healthy()
+    }
+}
+
+/// Every scenario `demo --scenario` knows, in the order `scripts/demo` runs them.
 pub fn scenarios() -> Vec<Scenario> {
-    vec![healthy(), bad_canary()]
+    vec![healthy(), bad_canary(), alarm(), release_tag()]
+}
+
+/// The EventBridge event CodeCommit sends when a tag is created (the shape of
+/// `events/release-trigger-codecommit.json`).
+pub fn codecommit_tag_event(repository: &str, tag: &str, event_id: &str) -> Value {
+    json!({
+        "version": "0",
+        "id": event_id,
+        "detail-type": "CodeCommit Repository State Change",
+        "source": "aws.codecommit",
+        "account": sluice_emulator::ACCOUNT_ID,
+        "time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "region": sluice_emulator::REGION,
+        "resources": [format!(
+            "arn:aws:codecommit:{}:{}:{repository}",
+            sluice_emulator::REGION,
+            sluice_emulator::ACCOUNT_ID
+        )],
+        "detail": {
+            "callerUserArn": format!("arn:aws:iam::{}:user/release-bot", sluice_emulator::ACCOUNT_ID),
+            "commitId": "7f3c2b1a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b",
+            "event": "referenceCreated",
+            "referenceFullName": format!("refs/tags/{tag}"),
+            "referenceName": tag,
+            "referenceType": "tag",
+            "repositoryId": "12345678-1234-1234-1234-123456789012",
+            "repositoryName": repository,
+        }
+    })
+}
+
+/// The execution a `release-trigger` answer started (or found already started): its name
+/// and ARN. Any other answer (ignored, an error) is an error naming it.
+pub fn started_execution(outcome: &InvocationOutcome) -> Result<(String, String)> {
+    let trigger_error = |message: String| LocalError::Trigger {
+        function: RELEASE_TRIGGER_FUNCTION.to_string(),
+        message,
+    };
+    let output = match outcome {
+        InvocationOutcome::Succeeded { output } => output,
+        other => return Err(trigger_error(format!("it answered {other:?}"))),
+    };
+    output
+        .get("outcomes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|o| matches!(o["outcome"].as_str(), Some("started" | "already-started")))
+        .and_then(|o| {
+            Some((
+                o.get("executionName")?.as_str()?.to_string(),
+                o.get("executionArn")?.as_str()?.to_string(),
+            ))
+        })
+        .ok_or_else(|| trigger_error(format!("it answered {output}")))
 }
 
 pub fn scenario(name: &str) -> Option<Scenario> {
@@ -160,6 +284,8 @@ pub struct DemoReport {
     pub history: Vec<HistoryEvent>,
     pub weights: WeightPair,
     pub lock_released: bool,
+    /// The idempotency keys release triggers left in the table (`TRIGGER#...`).
+    pub trigger_keys: Vec<String>,
     /// Where the outcome differs from the scenario's expectation; empty when it matches.
     pub mismatches: Vec<String>,
     pub elapsed: Duration,
@@ -233,16 +359,8 @@ pub async fn run(scenario: &Scenario, out: &mut (impl Write + Send)) -> Result<D
         ),
     );
 
-    let request = scenario.request.to_json(&env);
-    let name = execution_name(env.service(), &scenario.request.version, scenario.name);
     let deployment_started = Instant::now();
-    let execution_arn = match scenario.start {
-        Start::StartExecution => runner.start_deployment(&name, &request).await?,
-    };
-    line(
-        out,
-        format!("StartExecution {name} on {}", env.names.state_machine),
-    );
+    let (name, execution_arn) = start(scenario, &runner, &env, out).await?;
     line(out, String::new());
 
     let mut watcher = ProgressWatcher::new(deployment_started, scenario.cues.clone());
@@ -274,14 +392,29 @@ pub async fn run(scenario: &Scenario, out: &mut (impl Write + Send)) -> Result<D
     let deployment = runner.deployment(&name).await?;
     let weights = runner.weights().await?;
     let lock_released = runner.lock().await?.is_none();
+    let trigger_keys = runner
+        .table_keys()
+        .await?
+        .into_iter()
+        .map(|(pk, _)| pk)
+        .filter(|pk| pk.starts_with("TRIGGER#"))
+        .collect();
     let report = DemoReport {
         scenario: scenario.name,
-        mismatches: mismatches(&scenario.expect, deployment.as_ref(), &execution, weights),
+        mismatches: mismatches(
+            &scenario.expect,
+            env.alarm(),
+            deployment.as_ref(),
+            &history,
+            &execution,
+            weights,
+        ),
         execution,
         deployment,
         history,
         weights,
         lock_released,
+        trigger_keys,
         elapsed: started.elapsed(),
         deployment_elapsed,
     };
@@ -290,9 +423,91 @@ pub async fn run(scenario: &Scenario, out: &mut (impl Write + Send)) -> Result<D
     Ok(report)
 }
 
+/// Starts the scenario's deployment as its [`Start`] says; returns the execution's name (the
+/// deployment id) and ARN.
+async fn start(
+    scenario: &Scenario,
+    runner: &LocalRunner,
+    env: &LocalEnvironment,
+    out: &mut (impl Write + Send),
+) -> Result<(String, String)> {
+    match scenario.start {
+        Start::StartExecution => {
+            let request = scenario.request.to_json(env);
+            let name = execution_name(env.service(), &scenario.request.version, scenario.name);
+            let arn = runner.start_deployment(&name, &request).await?;
+            line(
+                out,
+                format!("StartExecution {name} on {}", env.names.state_machine),
+            );
+            Ok((name, arn))
+        }
+        Start::ReleaseTag { repository } => {
+            let config = scenario.request.service_config(env, &[repository]);
+            runner.put_service_config(&config).await?;
+            line(
+                out,
+                format!(
+                    "CONFIG of {} (SERVICE#{} / CONFIG): its deployment request without a version (each tag names one); release.repositories = [{repository}]",
+                    env.service(),
+                    env.service()
+                ),
+            );
+            let tag = &scenario.request.version;
+            let event_id = chrono::Utc::now()
+                .format("demo-%Y%m%d-%H%M%S%.3f")
+                .to_string();
+            let event = codecommit_tag_event(repository, tag, &event_id);
+            line(
+                out,
+                format!(
+                    "CodeCommit: tag {tag} created in {repository} → EventBridge event {event_id} → {RELEASE_TRIGGER_FUNCTION}"
+                ),
+            );
+            let outcome = runner.invoke(RELEASE_TRIGGER_FUNCTION, &event).await;
+            let (name, arn) = started_execution(&outcome)?;
+            line(
+                out,
+                format!(
+                    "{RELEASE_TRIGGER_FUNCTION}: {} {tag} → StartExecution {name} on {}",
+                    env.service(),
+                    env.names.state_machine
+                ),
+            );
+            Ok((name, arn))
+        }
+    }
+}
+
+/// The error an execution ended with: DescribeExecution's, else its last
+/// `ExecutionFailed`/`ExecutionAborted` event's.
+pub fn end_error(execution: &Execution) -> Option<&str> {
+    execution.error.as_deref().or_else(|| {
+        execution
+            .history
+            .iter()
+            .rev()
+            .find(|e| e.kind == "ExecutionFailed" || e.kind == "ExecutionAborted")
+            .and_then(|e| e.error.as_deref())
+    })
+}
+
+/// The rollback's alarm-to-traffic time, when an alarm's takeover recorded one.
+pub fn alarm_to_traffic_ms(history: &[HistoryEvent]) -> Option<i64> {
+    history.iter().rev().find_map(|e| match &e.kind {
+        EventKind::RolledBack {
+            alarm_to_traffic_ms,
+            ..
+        } => *alarm_to_traffic_ms,
+        _ => None,
+    })
+}
+
 fn mismatches(
     expect: &Expectation,
+    alarm: &str,
     deployment: Option<&Deployment>,
+    history: &[HistoryEvent],
     execution: &Execution,
     weights: WeightPair,
 ) -> Vec<String> {
@@ -318,11 +533,37 @@ fn mismatches(
             execution.status, expect.execution_status
         ));
     }
-    if execution.error.as_deref() != expect.execution_error {
+    // moto drops StopExecution's error and cause (AWS keeps them in the ExecutionAborted
+    // event): a stopped execution without an error is as expected.
+    let stopped_without_error = execution.status == "ABORTED" && end_error(execution).is_none();
+    if end_error(execution) != expect.execution_error && !stopped_without_error {
         problems.push(format!(
             "execution error is {:?}, expected {:?}",
-            execution.error, expect.execution_error
+            end_error(execution),
+            expect.execution_error
         ));
+    }
+    if expect.taken_over_by_alarm {
+        let by_alarm = Controller::Alarm {
+            alarm: alarm.to_string(),
+        };
+        match deployment {
+            Some(d) if d.controller != by_alarm => problems.push(format!(
+                "the deployment was ended by {}, expected {}",
+                d.controller.describe(),
+                by_alarm.describe()
+            )),
+            Some(d) if !d.outcome.as_ref().is_some_and(|o| o.reason.contains(alarm)) => {
+                problems.push(format!(
+                    "the outcome does not name alarm {alarm}: {:?}",
+                    d.outcome
+                ));
+            }
+            _ => {}
+        }
+        if alarm_to_traffic_ms(history).is_none() {
+            problems.push("the rollback recorded no alarm-to-traffic time".to_string());
+        }
     }
     problems
 }
@@ -337,6 +578,8 @@ struct ProgressWatcher {
     played: BTreeSet<usize>,
     /// The state the execution is in, to name the task a failure belongs to.
     current_state: String,
+    shown_alarm_transitions: usize,
+    shown_emergency_answers: usize,
 }
 
 impl ProgressWatcher {
@@ -349,6 +592,8 @@ impl ProgressWatcher {
             cues,
             played: BTreeSet::new(),
             current_state: String::new(),
+            shown_alarm_transitions: 0,
+            shown_emergency_answers: 0,
         }
     }
 
@@ -363,6 +608,16 @@ impl ProgressWatcher {
         history: &[HistoryEvent],
         execution: &Execution,
     ) -> Result<()> {
+        // In the order they happen: the alarm changes state, emergency-rollback writes the
+        // history, then answers the SNS delivery.
+        let transitions = runner.alarm_transitions();
+        for transition in transitions.iter().skip(self.shown_alarm_transitions) {
+            line(
+                out,
+                format!("{}  {}", self.stamp(), describe_transition(transition)),
+            );
+        }
+        self.shown_alarm_transitions = transitions.len();
         let shown_seq = self.shown_seq;
         for event in history.iter().filter(|e| e.seq > shown_seq) {
             self.shown_seq = event.seq;
@@ -371,6 +626,14 @@ impl ProgressWatcher {
             }
             self.play_cues(out, runner, event).await?;
         }
+        let answers = runner.invocations(EMERGENCY_ROLLBACK_FUNCTION);
+        for answer in answers.iter().skip(self.shown_emergency_answers) {
+            line(
+                out,
+                format!("{}  {}", self.stamp(), describe_emergency_answer(answer)),
+            );
+        }
+        self.shown_emergency_answers = answers.len();
         let shown_events = self.shown_execution_events;
         for event in execution.history.iter().filter(|e| e.id > shown_events) {
             self.shown_execution_events = event.id;
@@ -519,10 +782,17 @@ impl ProgressWatcher {
                 "{t}  rolling back  ({}): {reason}",
                 controller.describe()
             )],
-            EventKind::RolledBack { weights, .. } => vec![format!(
-                "{t}  rolled back   weights blue {} / green {}",
+            EventKind::RolledBack {
+                weights,
+                alarm_to_traffic_ms,
+                ..
+            } => vec![format!(
+                "{t}  rolled back   weights blue {} / green {}{}",
                 weights.blue(),
-                weights.green()
+                weights.green(),
+                alarm_to_traffic_ms
+                    .map(|ms| format!(" · alarm to 100 % blue in {ms} ms"))
+                    .unwrap_or_default()
             )],
             EventKind::Promoted { weights, .. } => vec![format!(
                 "{t}  promoted      weights blue {} / green {}",
@@ -561,10 +831,100 @@ fn describe_execution_event(event: &ExecutionEvent, state: &str) -> Option<Strin
                 .map(|c| format!(" ({c})"))
                 .unwrap_or_default()
         )),
-        "ExecutionAborted" => Some("execution ABORTED".to_string()),
+        "ExecutionAborted" => Some(format!(
+            "execution ABORTED during {state}{}{}",
+            event
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default(),
+            event
+                .cause
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
+        )),
         "ExecutionTimedOut" => Some("execution TIMED_OUT".to_string()),
         _ => None,
     }
+}
+
+/// `▲ alarm checkout-api-green-errors OK → ALARM: Threshold Crossed: … → SNS sluice-alarms`
+fn describe_transition(transition: &AlarmTransition) -> String {
+    let topics: Vec<&str> = transition
+        .notified
+        .iter()
+        .map(|arn| arn.rsplit(':').next().unwrap_or(arn))
+        .collect();
+    format!(
+        "▲ alarm {} {} → {}{}: {} → {}",
+        transition.alarm,
+        crate::alarms::state_name(transition.from),
+        crate::alarms::state_name(transition.to),
+        if transition.forced { " (forced)" } else { "" },
+        transition.reason,
+        if topics.is_empty() {
+            "no topic notified".to_string()
+        } else {
+            format!("SNS {}", topics.join(", "))
+        }
+    )
+}
+
+/// What `emergency-rollback` answered one delivery, in words.
+fn describe_emergency_answer(invocation: &Invocation) -> String {
+    use sluice_core::workflow::TakeoverOutcome;
+    let from = match &invocation.source {
+        InvocationSource::Sns { topic_arn } => {
+            format!("SNS {}", topic_arn.rsplit(':').next().unwrap_or(topic_arn))
+        }
+        InvocationSource::Invoke => "Invoke".to_string(),
+        InvocationSource::Direct => "a direct call".to_string(),
+    };
+    let answer = match &invocation.outcome {
+        InvocationOutcome::Succeeded { output } => {
+            match serde_json::from_value::<Vec<TakeoverOutcome>>(output.clone()) {
+                Ok(outcomes) => outcomes
+                    .iter()
+                    .map(|o| match o {
+                        TakeoverOutcome::RolledBack {
+                            deployment,
+                            to_traffic_ms,
+                        } => format!(
+                            "took {deployment} over and rolled it back{}",
+                            to_traffic_ms
+                                .map(|ms| format!(" (alarm to 100 % blue in {ms} ms)"))
+                                .unwrap_or_default()
+                        ),
+                        TakeoverOutcome::AlreadyRolledBack { deployment } => {
+                            format!("{deployment} was already rolled back")
+                        }
+                        TakeoverOutcome::Ignored { alarm, state } => {
+                            format!("alarm {alarm} is {state}: nothing to do")
+                        }
+                        TakeoverOutcome::NothingActive { alarm } => {
+                            format!("no active deployment names alarm {alarm}")
+                        }
+                        other => {
+                            serde_json::to_string(other).unwrap_or_else(|_| format!("{other:?}"))
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                Err(_) => output.to_string(),
+            }
+        }
+        InvocationOutcome::FunctionError {
+            error_type,
+            error_message,
+            ..
+        } => format!("failed with {error_type}: {error_message}"),
+        other => format!("{other:?}"),
+    };
+    format!(
+        "▶ {EMERGENCY_ROLLBACK_FUNCTION} ({from}, {:.0} ms): {answer}",
+        invocation.duration.as_secs_f64() * 1000.0
+    )
 }
 
 /// The `errorMessage` inside a Lambda error cause (`{"errorType": …, "errorMessage": …}`).
@@ -696,6 +1056,20 @@ fn summary(out: &mut impl Write, scenario: &Scenario, report: &DemoReport, runne
                 out,
                 format!("outcome     {}{why}", d.status.to_string().to_uppercase()),
             );
+            if d.controller != Controller::StateMachine {
+                line(
+                    out,
+                    format!(
+                        "taken over  by {}{}",
+                        d.controller.describe(),
+                        alarm_to_traffic_ms(&report.history)
+                            .map(|ms| format!(
+                                " · {ms} ms from the alarm's state change to Route 53 accepting 100 % blue"
+                            ))
+                            .unwrap_or_default()
+                    ),
+                );
+            }
         }
         None => line(out, "deployment  none was written".to_string()),
     }
@@ -790,6 +1164,20 @@ fn summary(out: &mut impl Write, scenario: &Scenario, report: &DemoReport, runne
             ),
         );
     }
+    if let Start::ReleaseTag { repository } = scenario.start {
+        line(
+            out,
+            format!(
+                "started by  {RELEASE_TRIGGER_FUNCTION}: tag {} in {repository} · idempotency key {}",
+                scenario.request.version,
+                if report.trigger_keys.is_empty() {
+                    "none".to_string()
+                } else {
+                    report.trigger_keys.join(", ")
+                }
+            ),
+        );
+    }
     line(
         out,
         format!(
@@ -822,9 +1210,15 @@ fn summary(out: &mut impl Write, scenario: &Scenario, report: &DemoReport, runne
         line(
             out,
             format!(
-                "expected    {} with green at {}% → as expected",
+                "expected    {} with green at {}%, execution {}{} → as expected",
                 scenario.expect.status.to_string().to_uppercase(),
-                number(scenario.expect.green_percent)
+                number(scenario.expect.green_percent),
+                scenario.expect.execution_status,
+                if scenario.expect.taken_over_by_alarm {
+                    ", taken over by the alarm"
+                } else {
+                    ""
+                }
             ),
         );
     } else {
@@ -849,9 +1243,110 @@ mod tests {
     fn scenarios_have_unique_names_and_valid_requests() {
         let names: BTreeSet<&str> = scenarios().iter().map(|s| s.name).collect();
         assert_eq!(names.len(), scenarios().len());
-        assert!(scenario("healthy").is_some());
-        assert!(scenario("bad-canary").is_some());
+        for name in ["healthy", "bad-canary", "alarm", "release-tag"] {
+            assert!(scenario(name).is_some(), "{name}");
+        }
         assert!(scenario("nope").is_none());
+    }
+
+    #[test]
+    fn the_alarm_scenario_turns_green_bad_after_its_first_step_and_expects_the_takeover() {
+        let alarm = alarm();
+        assert_eq!(alarm.cues.len(), 1);
+        assert_eq!(alarm.cues[0].when, When::StepLive(1));
+        let Action::SetGreen(bad) = alarm.cues[0].action else {
+            panic!("{:?}", alarm.cues[0].action);
+        };
+        // At step 2 (25 % of 1000 requests a second), more errors than the environment's
+        // alarm allows (200 in 10 s) within 2 s: the alarm fires well inside the bake.
+        let errors_per_second =
+            bad.requests_per_second * alarm.request.steps[1] / 100.0 * bad.error_percent / 100.0;
+        let settings = crate::AlarmSettings::default();
+        assert!(
+            2.0 * errors_per_second > settings.threshold,
+            "{errors_per_second}"
+        );
+        assert!(
+            alarm.request.bake_seconds >= 2 * 3,
+            "{}",
+            alarm.request.bake_seconds
+        );
+        assert_eq!(alarm.expect.execution_status, "ABORTED");
+        assert!(alarm.expect.taken_over_by_alarm);
+    }
+
+    #[test]
+    fn the_codecommit_event_has_the_sample_events_shape_and_starts_a_release() {
+        let sample: Value = serde_json::from_str(include_str!(
+            "../../../events/release-trigger-codecommit.json"
+        ))
+        .unwrap();
+        let event = codecommit_tag_event("checkout-api", "v2.0.0", "e-1");
+        let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+        assert_eq!(keys(&event), keys(&sample));
+        assert_eq!(keys(&event["detail"]), keys(&sample["detail"]));
+        let incoming = sluice_core::release::from_eventbridge(&event).unwrap();
+        let sluice_core::release::Incoming::Release(release) = incoming else {
+            panic!("{incoming:?}");
+        };
+        assert_eq!(
+            (
+                release.repository.as_str(),
+                release.tag.as_str(),
+                release.event_id.as_str()
+            ),
+            ("checkout-api", "v2.0.0", "e-1")
+        );
+    }
+
+    #[test]
+    fn release_trigger_answers_name_the_execution_they_started() {
+        let started = InvocationOutcome::Succeeded {
+            output: json!({"outcomes": [{"outcome": "started", "service": "checkout-api",
+                "version": "v2.0.0", "executionName": "checkout-api-v2-0-0-1a2b3c4d",
+                "executionArn": "arn:aws:states:us-east-1:123456789012:execution:sluice-deployment:checkout-api-v2-0-0-1a2b3c4d"}]}),
+        };
+        let (name, arn) = started_execution(&started).unwrap();
+        assert_eq!(name, "checkout-api-v2-0-0-1a2b3c4d");
+        assert!(arn.ends_with(&name));
+        let ignored = InvocationOutcome::Succeeded {
+            output: json!({"outcomes": [{"outcome": "ignored", "reason": "no service is released from repository x"}]}),
+        };
+        let error = started_execution(&ignored).unwrap_err().to_string();
+        assert!(
+            error.starts_with("release-trigger did not start a deployment: it answered")
+                && error.contains("no service is released from repository x"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_stopped_executions_error_comes_from_its_aborted_event() {
+        let event = |id: i64, kind: &str, error: Option<&str>| ExecutionEvent {
+            id,
+            at: chrono::Utc::now(),
+            kind: kind.to_string(),
+            state: None,
+            error: error.map(str::to_string),
+            cause: None,
+        };
+        let mut execution = Execution {
+            arn: "arn".into(),
+            name: "n".into(),
+            status: "ABORTED".into(),
+            started_at: None,
+            stopped_at: None,
+            error: None,
+            cause: None,
+            output: None,
+            history: vec![
+                event(1, "ExecutionStarted", None),
+                event(2, "ExecutionAborted", Some("Sluice.TakenOver")),
+            ],
+        };
+        assert_eq!(end_error(&execution), Some("Sluice.TakenOver"));
+        execution.error = Some("Sluice.RolledBack".into());
+        assert_eq!(end_error(&execution), Some("Sluice.RolledBack"));
     }
 
     #[test]

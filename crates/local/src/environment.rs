@@ -320,6 +320,18 @@ impl DeploymentRequest {
         }
         request
     }
+
+    /// The service's CONFIG item for deployments started by release tags: this request
+    /// without its version (each tag names one) and a `release` section naming the
+    /// repositories whose tags release the service.
+    pub fn service_config(&self, environment: &LocalEnvironment, repositories: &[&str]) -> Value {
+        let mut config = self.to_json(environment);
+        if let Some(object) = config.as_object_mut() {
+            object.remove("version");
+            object.insert("release".into(), json!({ "repositories": repositories }));
+        }
+        config
+    }
 }
 
 #[cfg(test)]
@@ -376,6 +388,23 @@ mod tests {
         assert_eq!(spec.alarms, vec!["checkout-api-green-errors".to_string()]);
         // 1000 rps at 5 % for 3 s is 150 requests, above 50 samples: no warning.
         assert!(spec.sample_size_warnings().is_empty());
+    }
+
+    #[test]
+    fn the_service_config_is_the_request_without_a_version_plus_its_release_section() {
+        let env = environment();
+        let request = DeploymentRequest::new("v2.0.0");
+        let config = request.service_config(&env, &["checkout-api"]);
+        assert!(config.get("version").is_none());
+        assert_eq!(config["release"], json!({"repositories": ["checkout-api"]}));
+        let release: sluice_core::spec::ReleaseSpec =
+            serde_json::from_value(config["release"].clone()).unwrap();
+        assert!(sluice_core::release::releases(&release, "checkout-api"));
+        // What validate resolves for a tag: the config with the tag's version is the request.
+        let mut resolved = config.clone();
+        resolved["version"] = json!("v2.0.0");
+        resolved.as_object_mut().unwrap().remove("release");
+        assert_eq!(resolved, request.to_json(&env));
     }
 
     #[test]

@@ -108,6 +108,12 @@ pub enum LocalError {
 
     #[error("deployment request: {0}")]
     Request(String),
+
+    #[error(transparent)]
+    Hold(#[from] crate::router::HoldError),
+
+    #[error("{function} did not start a deployment: {message}")]
+    Trigger { function: String, message: String },
 }
 
 pub type Result<T, E = LocalError> = std::result::Result<T, E>;

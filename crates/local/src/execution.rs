@@ -126,7 +126,8 @@ fn event(e: &sfn::types::HistoryEvent) -> ExecutionEvent {
         at: time(e.timestamp()).unwrap_or_else(Utc::now),
         kind: e.r#type().as_str().to_string(),
         state,
-        error: error.map(str::to_string),
-        cause: cause.map(str::to_string),
+        // moto records a stopped execution's error and cause as empty strings.
+        error: error.filter(|e| !e.is_empty()).map(str::to_string),
+        cause: cause.filter(|c| !c.is_empty()).map(str::to_string),
     }
 }

@@ -16,7 +16,8 @@
 //!
 //! [`LocalRunner::start`] starts it all in this order: build the runner and the function
 //! binaries (once per process; see [`workspace::build_args`]), bind the router's port, start
-//! moto with `MOTO_PORT` = that port and Step Functions execution enabled, start cargo lambda
+//! moto with `MOTO_PORT` = that port, Step Functions execution enabled and one fix to its
+//! interpreter ([`moto_patch`]: a stopped execution stays ABORTED), start cargo lambda
 //! watch (APIs only) and every function binary against its runtime API (see [`cargo_lambda`]
 //! for why the runner, not cargo lambda watch, starts them), serve the router, create the
 //! environment ([`environment::provision`]), subscribe topics to functions, then start the
@@ -32,6 +33,7 @@ pub mod demo;
 pub mod environment;
 mod error;
 pub mod execution;
+pub mod moto_patch;
 pub mod router;
 pub mod runner;
 pub mod traffic;
@@ -41,7 +43,8 @@ pub use environment::{AlarmSettings, DeploymentRequest, EnvironmentNames, LocalE
 pub use error::{LocalError, Result};
 pub use execution::{Execution, ExecutionEvent};
 pub use router::{
-    Invocation, InvocationOutcome, InvocationSource, SnsDelivery, SubscriptionTarget,
+    Hold, HoldError, Invocation, InvocationOutcome, InvocationSource, SnsDelivery,
+    SubscriptionTarget,
 };
 pub use runner::{
     EMERGENCY_ROLLBACK_FUNCTION, LocalRunner, RunnerOptions, StartTimings, Subscription, Topic,

@@ -1,7 +1,7 @@
 //! `sluice-local`: the local runner's command line.
 //!
 //! ```text
-//! sluice-local demo --scenario healthy|bad-canary   a deployment through the real state machine
+//! sluice-local demo --scenario healthy|bad-canary|alarm|release-tag   one scenario end to end
 //! sluice-local demo --list                          the scenarios
 //! sluice-local up                                   the environment, until Ctrl-C
 //! ```

@@ -122,6 +122,74 @@ pub struct SnsDelivery {
     pub received_at: DateTime<Utc>,
 }
 
+/// An invocation held before it runs (see [`LambdaRouter::hold_next`]): the router tells the
+/// [`Hold`] when it arrives, with its payload, and waits for the hold to be released.
+struct PendingHold {
+    arrived: tokio::sync::oneshot::Sender<Value>,
+    release: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// The caller's side of a held invocation. The invocation waits, before its function runs,
+/// until [`Hold::release`] or until this is dropped, so a test that fails half way never
+/// leaves an execution hanging on it.
+#[derive(Debug)]
+pub struct Hold {
+    function: String,
+    arrived: Option<tokio::sync::oneshot::Receiver<Value>>,
+    release: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Why a held invocation did not arrive.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoldError {
+    #[error("no invocation of {function} arrived within {waited:?} to be held")]
+    NotArrived { function: String, waited: Duration },
+    #[error("the hold on {function} was already used: it arrives once")]
+    AlreadyArrived { function: String },
+    #[error("the router stopped before an invocation of {function} arrived")]
+    RouterStopped { function: String },
+}
+
+impl Hold {
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+
+    /// Waits up to `timeout` for the held invocation to arrive and returns its payload; the
+    /// invocation then waits for [`Hold::release`].
+    pub async fn arrived(&mut self, timeout: Duration) -> Result<Value, HoldError> {
+        let Some(arrived) = self.arrived.as_mut() else {
+            return Err(HoldError::AlreadyArrived {
+                function: self.function.clone(),
+            });
+        };
+        let payload = match tokio::time::timeout(timeout, arrived).await {
+            Ok(Ok(payload)) => payload,
+            Ok(Err(_)) => {
+                return Err(HoldError::RouterStopped {
+                    function: self.function.clone(),
+                });
+            }
+            Err(_) => {
+                return Err(HoldError::NotArrived {
+                    function: self.function.clone(),
+                    waited: timeout,
+                });
+            }
+        };
+        self.arrived = None;
+        Ok(payload)
+    }
+
+    /// Lets the held invocation run (or, if it has not arrived yet, pass when it does).
+    pub fn release(mut self) {
+        if let Some(release) = self.release.take() {
+            // A closed receiver: the invocation is already gone (the router stopped).
+            let _ = release.send(());
+        }
+    }
+}
+
 /// A function error to answer instead of running the function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fault {
@@ -141,6 +209,7 @@ struct Shared {
     functions: BTreeSet<String>,
     http: reqwest::Client,
     faults: Mutex<HashMap<String, VecDeque<Fault>>>,
+    holds: Mutex<HashMap<String, VecDeque<PendingHold>>>,
     invocations: Mutex<Vec<Invocation>>,
     deliveries: Mutex<Vec<SnsDelivery>>,
     /// (topic ARN, target) → subscription ARN, for the events' `EventSubscriptionArn`.
@@ -205,6 +274,7 @@ impl LambdaRouter {
                 functions: functions.into_iter().collect(),
                 http,
                 faults: Mutex::new(HashMap::new()),
+                holds: Mutex::new(HashMap::new()),
                 invocations: Mutex::new(Vec::new()),
                 deliveries: Mutex::new(Vec::new()),
                 subscriptions: Mutex::new(HashMap::new()),
@@ -240,6 +310,28 @@ impl LambdaRouter {
                     "{error_message} (injected by sluice-local, {n} of {count})"
                 ),
             });
+        }
+    }
+
+    /// Holds the next invocation of `function` that has no hold yet (each hold takes one
+    /// invocation, in order): it waits before the function runs (and before any fault from
+    /// [`LambdaRouter::fail_next`]) until the returned [`Hold`] is released or dropped. This is
+    /// how tests put something (an alarm) between a state machine entering a task and the
+    /// task acting.
+    pub fn hold_next(&self, function: &str) -> Hold {
+        let (arrived_tx, arrived_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel();
+        locked(&self.shared.holds)
+            .entry(function.to_string())
+            .or_default()
+            .push_back(PendingHold {
+                arrived: arrived_tx,
+                release: release_rx,
+            });
+        Hold {
+            function: function.to_string(),
+            arrived: Some(arrived_rx),
+            release: Some(release_tx),
         }
     }
 
@@ -296,8 +388,9 @@ impl Shared {
     ) -> (LambdaReply, InvocationOutcome) {
         let started = Instant::now();
         let at = Utc::now();
-        let input = serde_json::from_slice(&body)
+        let input: Value = serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        self.wait_if_held(binary, &input).await;
         let (reply, outcome) = self.run(binary, body).await;
         let duration = started.elapsed();
         match &outcome {
@@ -322,6 +415,23 @@ impl Shared {
             outcome: outcome.clone(),
         });
         (reply, outcome)
+    }
+
+    /// Waits for the release of the oldest pending hold on `binary`, if there is one.
+    async fn wait_if_held(&self, binary: &str, input: &Value) {
+        let hold = locked(&self.holds)
+            .get_mut(binary)
+            .and_then(VecDeque::pop_front);
+        let Some(hold) = hold else {
+            return;
+        };
+        tracing::info!(function = binary, "invocation held until released");
+        let held = Instant::now();
+        // Whoever holds it may have given up already; then the release below is immediate.
+        let _ = hold.arrived.send(input.clone());
+        // Released, or the hold was dropped: either way the invocation goes on.
+        let _ = hold.release.await;
+        tracing::info!(function = binary, held_for = ?held.elapsed(), "held invocation released");
     }
 
     async fn run(&self, binary: &str, body: Bytes) -> (LambdaReply, InvocationOutcome) {
@@ -678,6 +788,74 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("HTTP 502 Bad Gateway: gone")
+        );
+    }
+
+    fn router_with_faults(function: &str, faults: usize) -> LambdaRouter {
+        // Nothing listens on port 9 (discard): only injected faults can answer, so these
+        // tests need no cargo lambda watch.
+        let router = LambdaRouter::new(
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+            [function.to_string()],
+        )
+        .unwrap();
+        router.fail_next(function, faults, "Sluice.Retryable", "try again");
+        router
+    }
+
+    #[tokio::test]
+    async fn a_held_invocation_waits_until_released_and_only_the_next_one_is_held() {
+        let router = router_with_faults("analyze", 2);
+        let mut hold = router.hold_next("analyze");
+        let invoking = tokio::spawn({
+            let router = router.clone();
+            async move { router.invoke("analyze", &json!({"step": 1})).await }
+        });
+        assert_eq!(
+            hold.arrived(Duration::from_secs(5)).await.unwrap(),
+            json!({"step": 1})
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!invoking.is_finished(), "it waits for the release");
+        assert!(router.invocations("analyze").is_empty(), "nothing ran yet");
+
+        hold.release();
+        let outcome = tokio::time::timeout(Duration::from_secs(5), invoking)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome.error_type(), Some("Sluice.Retryable"));
+        assert_eq!(router.invocations("analyze").len(), 1);
+
+        // The hold took one invocation: the next one runs at once.
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(5),
+            router.invoke("analyze", &json!({"step": 2})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome.error_type(), Some("Sluice.Retryable"));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_hold_lets_its_invocation_pass_and_holds_are_per_function() {
+        let router = router_with_faults("shift-traffic", 1);
+        let mut other = router.hold_next("analyze");
+        drop(router.hold_next("shift-traffic"));
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(5),
+            router.invoke("shift-traffic", &json!({})),
+        )
+        .await
+        .expect("a dropped hold does not block");
+        assert_eq!(outcome.error_type(), Some("Sluice.Retryable"));
+        assert_eq!(
+            other.arrived(Duration::from_millis(100)).await,
+            Err(HoldError::NotArrived {
+                function: "analyze".into(),
+                waited: Duration::from_millis(100)
+            })
         );
     }
 

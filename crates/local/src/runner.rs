@@ -24,7 +24,9 @@ use crate::cargo_lambda::{CargoLambda, FunctionProcesses};
 use crate::environment::{AlarmSettings, EnvironmentNames, LocalEnvironment, provision};
 use crate::error::{LocalError, Result, aws_error};
 use crate::execution::{Execution, read_execution};
-use crate::router::{Invocation, InvocationOutcome, LambdaRouter, SnsDelivery, SubscriptionTarget};
+use crate::router::{
+    Hold, Invocation, InvocationOutcome, LambdaRouter, SnsDelivery, SubscriptionTarget,
+};
 use crate::traffic::{TrafficProfile, TrafficSimulator};
 use crate::workspace::Workspace;
 
@@ -251,10 +253,13 @@ impl LocalRunner {
             .port();
 
         let step = Instant::now();
+        let moto_patches = crate::moto_patch::install(&run_dir)?;
         let moto = Moto::start(
             MotoOptions::new()
                 .venv(workspace.venv()?)
                 .env("MOTO_PORT", router_port.to_string())
+                // Python imports the fix from there at startup (see moto_patch).
+                .env("PYTHONPATH", moto_patches.as_os_str())
                 .log_dir(&run_dir)
                 // Enabled right after start, before any state machine exists.
                 .execute_state_machines(true),
@@ -528,15 +533,29 @@ impl LocalRunner {
 
     /// The next `count` invocations of `function` fail with `error_type` without running it.
     pub fn fail_next(&self, function: &str, count: usize, error_type: &str) -> Result<()> {
-        if !self.functions.iter().any(|f| f == function) {
-            return Err(LocalError::UnknownFunction {
-                name: function.to_string(),
-                known: self.functions.join(", "),
-            });
-        }
+        self.known_function(function)?;
         self.router
             .fail_next(function, count, error_type, "fault injected by the test");
         Ok(())
+    }
+
+    /// Holds the next invocation of `function` before it runs, until the [`Hold`] is released
+    /// or dropped (see [`LambdaRouter::hold_next`]): an alarm can then land while the state
+    /// machine is inside that task.
+    pub fn hold_next(&self, function: &str) -> Result<Hold> {
+        self.known_function(function)?;
+        Ok(self.router.hold_next(function))
+    }
+
+    fn known_function(&self, function: &str) -> Result<()> {
+        if self.functions.iter().any(|f| f == function) {
+            Ok(())
+        } else {
+            Err(LocalError::UnknownFunction {
+                name: function.to_string(),
+                known: self.functions.join(", "),
+            })
+        }
     }
 
     /// Every invocation of `function` so far.
@@ -638,6 +657,79 @@ impl LocalRunner {
                 what: self.environment.records.name.clone(),
                 message: "the blue or green weighted record is missing".into(),
             })
+    }
+
+    /// Stores the service's CONFIG item (its default request, and the `release` section that
+    /// names the repositories whose tags release it), as an operator would before release
+    /// tags can start deployments.
+    pub async fn put_service_config(&self, config: &Value) -> Result<()> {
+        Ok(self
+            .store
+            .put_service_config(self.environment.service(), config)
+            .await?)
+    }
+
+    /// Every execution of the deployment state machine, newest first, as `ListExecutions`
+    /// returns them: (name, status).
+    pub async fn executions(&self) -> Result<Vec<(String, String)>> {
+        let arn = &self.environment.state_machine_arn;
+        let mut executions = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = self
+                .sfn()
+                .list_executions()
+                .state_machine_arn(arn)
+                .set_next_token(next_token.clone())
+                .send()
+                .await
+                .map_err(|e| aws_error("ListExecutions", arn.clone(), &e))?;
+            executions.extend(
+                page.executions()
+                    .iter()
+                    .map(|e| (e.name().to_string(), e.status().as_str().to_string())),
+            );
+            next_token = page.next_token().map(str::to_string);
+            if next_token.is_none() {
+                return Ok(executions);
+            }
+        }
+    }
+
+    /// The (`PK`, `SK`) of every item in the table, sorted: what a test asserts "nothing was
+    /// written" or "one key was written" against.
+    pub async fn table_keys(&self) -> Result<Vec<(String, String)>> {
+        use sluice_aws::dynamodb::keys::{PK, SK};
+        use sluice_aws::sdk::dynamodb::types::AttributeValue;
+        let table = &self.environment.names.table;
+        let text = |item: &std::collections::HashMap<String, AttributeValue>, key: &str| {
+            item.get(key)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut keys = Vec::new();
+        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .store
+                .client()
+                .scan()
+                .table_name(table)
+                .projection_expression("#pk, #sk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .set_exclusive_start_key(start.clone())
+                .send()
+                .await
+                .map_err(|e| aws_error("Scan", format!("table {table}"), &e))?;
+            keys.extend(page.items().iter().map(|i| (text(i, PK), text(i, SK))));
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                keys.sort();
+                return Ok(keys);
+            }
+        }
     }
 
     /// How many items the table holds (a Scan count).
