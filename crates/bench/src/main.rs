@@ -7,6 +7,13 @@
 //! builds the function in release mode, starts a private moto, and serves the binary the
 //! Lambda runtime API itself: the "ready" instant is the binary's first request for an event,
 //! which a general-purpose emulator does not expose.
+//!
+//! Cold and warm runs alternate, each on its own deployment in its own hosted zone, and the
+//! table is emptied after each run, so every run meets moto in the same state (moto's answers
+//! slow down as it holds more). Outliers of about 1 s or 3 s are TCP SYN retransmissions on
+//! loopback: moto answers every request with `Connection: close`, so each SDK call opens a new
+//! connection, and now and then a new one reuses a port still in TIME_WAIT. They are moto's,
+//! not the function's: on AWS the SDK keeps its connections alive.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,11 +92,62 @@ async fn fail(State(api): State<Arc<RuntimeApi>>, body: String) -> StatusCode {
     StatusCode::ACCEPTED
 }
 
-/// One deployment per event, each its own service, record and alarm, shifted to its first step.
+/// A runtime API on its own loopback port, and the bench's side of it.
+struct RuntimeApiServer {
+    port: u16,
+    events: mpsc::Sender<Value>,
+    responses: mpsc::Receiver<Value>,
+    polls: mpsc::UnboundedReceiver<Instant>,
+}
+
+impl RuntimeApiServer {
+    async fn start() -> Result<Self, Failure> {
+        let (event_tx, event_rx) = mpsc::channel(1);
+        let (response_tx, response_rx) = mpsc::channel(1);
+        let (poll_tx, polls) = mpsc::unbounded_channel();
+        let api = Arc::new(RuntimeApi {
+            events: Mutex::new(event_rx),
+            responses: response_tx,
+            polls: poll_tx,
+        });
+        let port = free_loopback_port()?;
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next_event))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
+            .route("/2018-06-01/runtime/init/error", post(fail))
+            .with_state(api);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self {
+            port,
+            events: event_tx,
+            responses: response_rx,
+            polls,
+        })
+    }
+
+    /// Hands `event` to the waiting process; its answer and the milliseconds until it came.
+    async fn invoke(&mut self, event: Value, within: Duration) -> Result<(Value, f64), Failure> {
+        let sent = Instant::now();
+        self.events.send(event).await?;
+        let answer = tokio::time::timeout(within, self.responses.recv())
+            .await?
+            .ok_or("runtime API closed")?;
+        Ok((answer, sent.elapsed().as_secs_f64() * 1000.0))
+    }
+}
+
+/// One deployment per event, each its own service, hosted zone, records and alarm, shifted to
+/// its first step. A zone per deployment keeps the Route 53 change the same size on every run:
+/// moto's cost of a change grows with the records already in the zone.
 struct Fixture {
     ports: AwsPorts,
-    zone: String,
-    domain: String,
+    /// Makes this run's zone names unique.
+    run: String,
 }
 
 impl Fixture {
@@ -97,9 +155,11 @@ impl Fixture {
         let service = format!("bench-{n}");
         let alarm = format!("{service}-5xx");
         let metric = json!({"namespace": "Sluice/Bench", "metricName": "Errors", "dimensions": {"Service": service}});
+        let domain = format!("{service}.{}.example.", self.run);
+        let zone = provision::create_hosted_zone(self.ports.router().client(), &domain).await?;
         let request = json!({
-            "service": service, "version": "v2", "hostedZoneId": self.zone,
-            "recordName": format!("svc{n}.{}", self.domain), "ttlSeconds": 1,
+            "service": service, "version": "v2", "hostedZoneId": zone,
+            "recordName": format!("api.{domain}"), "ttlSeconds": 1,
             "blue": {"target": "blue.example.net"}, "green": {"target": "green.example.net"},
             "strategy": {"kind": "canary", "steps": [10, 100], "bakeSeconds": 60},
             "analysis": {"metrics": [{"name": "errors", "max": 1, "query": {"kind": "statistic", "stat": "Sum", "metric": metric}}]},
@@ -143,6 +203,29 @@ impl Fixture {
         shift_traffic(p.store(), p.router(), p.clock(), cursor).await?;
         Ok(alarm)
     }
+
+    /// Deletes every item of the table, so each run meets the same table: moto copies the
+    /// whole table for every transaction (the fence is one), which grows with what it holds.
+    async fn clear_table(&self, table: &str) -> Result<(), Failure> {
+        let client = self.ports.store().0.client();
+        let items = client.scan().table_name(table).send().await?;
+        for item in items.items() {
+            let key = [
+                sluice_aws::dynamodb::keys::PK,
+                sluice_aws::dynamodb::keys::SK,
+            ]
+            .into_iter()
+            .filter_map(|k| Some((k.to_string(), item.get(k)?.clone())))
+            .collect();
+            client
+                .delete_item()
+                .table_name(table)
+                .set_key(Some(key))
+                .send()
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// The SNS event of `alarm` going to ALARM now.
@@ -173,10 +256,12 @@ struct Binary {
 }
 
 impl Binary {
-    fn spawn(&self, name: &str) -> Result<tokio::process::Child, Failure> {
+    /// Starts the binary against the runtime API on `port`.
+    fn spawn(&self, name: &str, port: u16) -> Result<tokio::process::Child, Failure> {
         let log = std::fs::File::create(self.logs.join(format!("{name}.log")))?;
         Ok(tokio::process::Command::new(&self.path)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true)
@@ -223,34 +308,10 @@ async fn main() -> Result<(), Failure> {
     };
     let ports = AwsPorts::new(config.clone(), &sdk);
     provision::create_table(ports.store().0.client(), &table).await?;
-    let domain = format!("{}.example.", unique_name("bench"));
-    let zone = provision::create_hosted_zone(ports.router().client(), &domain).await?;
     let fixture = Fixture {
         ports,
-        zone,
-        domain,
+        run: unique_name("bench"),
     };
-
-    let (event_tx, event_rx) = mpsc::channel(1);
-    let (response_tx, mut response_rx) = mpsc::channel(1);
-    let (poll_tx, mut polls) = mpsc::unbounded_channel();
-    let api = Arc::new(RuntimeApi {
-        events: Mutex::new(event_rx),
-        responses: response_tx,
-        polls: poll_tx,
-    });
-    let port = free_loopback_port()?;
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next_event))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(respond),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
-        .route("/2018-06-01/runtime/init/error", post(fail))
-        .with_state(api.clone());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
 
     let mut env: Vec<(String, String)> = moto
         .aws_env()
@@ -259,7 +320,6 @@ async fn main() -> Result<(), Failure> {
         .collect();
     env.extend(
         [
-            ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}")),
             ("AWS_LAMBDA_FUNCTION_NAME", "emergency-rollback".into()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
@@ -284,42 +344,40 @@ async fn main() -> Result<(), Failure> {
     };
     let answer_within = Duration::from_secs(30);
 
-    eprintln!("{} cold runs…", args.runs);
+    // Cold and warm runs alternate, so both meet moto in the same state (its answers slow down
+    // as it holds more), each process kind with its own runtime API.
+    let mut cold_api = RuntimeApiServer::start().await?;
+    let mut warm_api = RuntimeApiServer::start().await?;
+    let mut warm_process = binary.spawn("warm", warm_api.port)?;
+    tokio::time::timeout(answer_within, warm_api.polls.recv()).await?;
+    eprintln!(
+        "{} cold and {} warm runs, alternating…",
+        args.runs, args.runs
+    );
     let (mut ready, mut cold, mut cold_total) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut warm, mut warm_total) = (Vec::new(), Vec::new());
     for n in 0..args.runs {
-        let alarm = fixture.deployment(n).await?;
-        while polls.try_recv().is_ok() {}
+        let alarm = fixture.deployment(2 * n).await?;
+        while cold_api.polls.try_recv().is_ok() {}
         let started = Instant::now();
-        let mut child = binary.spawn(&format!("cold-{n}"))?;
-        let first_poll = tokio::time::timeout(answer_within, polls.recv())
+        let mut process = binary.spawn(&format!("cold-{n}"), cold_api.port)?;
+        let first_poll = tokio::time::timeout(answer_within, cold_api.polls.recv())
             .await?
             .ok_or("runtime API closed")?;
         ready.push((first_poll - started).as_secs_f64() * 1000.0);
-        let sent = Instant::now();
-        event_tx.send(alarm_event(&alarm)).await?;
-        let answer = tokio::time::timeout(answer_within, response_rx.recv())
-            .await?
-            .ok_or("runtime API closed")?;
-        cold_total.push(sent.elapsed().as_secs_f64() * 1000.0);
+        let (answer, total) = cold_api.invoke(alarm_event(&alarm), answer_within).await?;
+        cold_total.push(total);
         cold.push(to_traffic_ms(&answer)?);
-        child.kill().await?;
-    }
+        process.kill().await?;
+        fixture.clear_table(&table).await?;
 
-    eprintln!("{} warm runs…", args.runs);
-    let (mut warm, mut warm_total) = (Vec::new(), Vec::new());
-    let mut child = binary.spawn("warm")?;
-    tokio::time::timeout(answer_within, polls.recv()).await?;
-    for n in args.runs..2 * args.runs {
-        let alarm = fixture.deployment(n).await?;
-        let sent = Instant::now();
-        event_tx.send(alarm_event(&alarm)).await?;
-        let answer = tokio::time::timeout(answer_within, response_rx.recv())
-            .await?
-            .ok_or("runtime API closed")?;
-        warm_total.push(sent.elapsed().as_secs_f64() * 1000.0);
+        let alarm = fixture.deployment(2 * n + 1).await?;
+        let (answer, total) = warm_api.invoke(alarm_event(&alarm), answer_within).await?;
+        warm_total.push(total);
         warm.push(to_traffic_ms(&answer)?);
+        fixture.clear_table(&table).await?;
     }
-    child.kill().await?;
+    warm_process.kill().await?;
 
     println!(
         "emergency-rollback against moto ({} runs each; milliseconds)\n",

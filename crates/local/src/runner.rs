@@ -731,32 +731,6 @@ impl LocalRunner {
             }
         }
     }
-
-    /// How many items the table holds (a Scan count).
-    pub async fn table_item_count(&self) -> Result<i32> {
-        let table = &self.environment.names.table;
-        let mut count = 0;
-        let mut start: Option<
-            std::collections::HashMap<String, sluice_aws::sdk::dynamodb::types::AttributeValue>,
-        > = None;
-        loop {
-            let page = self
-                .store
-                .client()
-                .scan()
-                .table_name(table)
-                .select(sluice_aws::sdk::dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start.clone())
-                .send()
-                .await
-                .map_err(|e| aws_error("Scan", format!("table {table}"), &e))?;
-            count += page.count();
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(count);
-            }
-        }
-    }
 }
 
 impl Drop for LocalRunner {
