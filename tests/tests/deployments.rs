@@ -13,49 +13,22 @@ use sluice_core::deployment::EventKind;
 use sluice_core::ports::AlarmState;
 use sluice_core::{HistoryEvent, Status, WeightPair};
 use sluice_local::{
-    DeploymentRequest, Execution, InvocationOutcome, InvocationSource, LocalRunner, RunnerOptions,
-    Subscription, Topic, TrafficProfile, VersionProfile,
+    Execution, InvocationOutcome, InvocationSource, LocalRunner, RunnerOptions, Subscription,
+    Topic, TrafficProfile, VersionProfile,
 };
 
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+mod common;
+use common::{EXECUTION_TIMEOUT, runner_with, short_request, wait_to_end};
 
-/// Generous: the first runner of a test run also builds the function binaries.
-const EXECUTION_TIMEOUT: Duration = Duration::from_secs(180);
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn runner(name: &str, traffic: TrafficProfile) -> LocalRunner {
     runner_with(RunnerOptions::new(&format!("e2e-{name}")).traffic(traffic)).await
 }
 
-async fn runner_with(options: RunnerOptions) -> LocalRunner {
-    match LocalRunner::start(options).await {
-        Ok(runner) => runner,
-        Err(error) => panic!("the local runner did not start: {error}"),
-    }
-}
-
-/// Three steps (10 %, 50 %, 100 %) of 2 s each, at least 20 samples per analysis.
-fn short_request(version: &str) -> DeploymentRequest {
-    let mut request = DeploymentRequest::new(version)
-        .steps(&[10.0, 50.0, 100.0])
-        .bake_seconds(2);
-    request.min_samples = 20;
-    request
-}
-
 async fn run_to_end(runner: &LocalRunner, name: &str, request: &Value) -> Execution {
     let arn = runner.start_deployment(name, request).await.unwrap();
-    let execution = runner
-        .wait_for_execution(&arn, EXECUTION_TIMEOUT)
-        .await
-        .unwrap();
-    println!(
-        "{name}: {} {:?} {:?}; logs in {}",
-        execution.status,
-        execution.error,
-        execution.cause,
-        runner.run_dir().display()
-    );
-    execution
+    wait_to_end(runner, name, &arn).await
 }
 
 fn analyses(history: &[HistoryEvent]) -> Vec<(usize, Verdict, &[sluice_core::MetricResult])> {

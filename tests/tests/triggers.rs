@@ -23,37 +23,22 @@ use sluice_core::ports::AlarmState;
 use sluice_core::{Controller, Deployment, HistoryEvent, Status, WeightPair};
 use sluice_local::demo::{RELEASE_TRIGGER_FUNCTION, codecommit_tag_event, started_execution};
 use sluice_local::{
-    DeploymentRequest, EMERGENCY_ROLLBACK_FUNCTION, Execution, InvocationOutcome, InvocationSource,
-    LocalRunner, RunnerOptions, TrafficProfile,
+    EMERGENCY_ROLLBACK_FUNCTION, Execution, InvocationOutcome, InvocationSource, LocalRunner,
+    RunnerOptions, TrafficProfile,
 };
+
+mod common;
+use common::{runner_with, short_request, wait_to_end};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Generous: the first runner of a test run may also build the function binaries.
-const EXECUTION_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a test waits for one thing the state machine or the alarm path does next.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The secret `events/release-trigger-github.json` is signed with.
 const SAMPLE_WEBHOOK_SECRET: &str = "sample-webhook-secret";
 
-async fn runner_with(options: RunnerOptions) -> LocalRunner {
-    match LocalRunner::start(options).await {
-        Ok(runner) => runner,
-        Err(error) => panic!("the local runner did not start: {error}"),
-    }
-}
-
 async fn runner(name: &str) -> LocalRunner {
     runner_with(RunnerOptions::new(&format!("e2e-{name}")).traffic(TrafficProfile::healthy())).await
-}
-
-/// Three steps (10 %, 50 %, 100 %) of 2 s each, at least 20 samples per analysis.
-fn short_request(version: &str) -> DeploymentRequest {
-    let mut request = DeploymentRequest::new(version)
-        .steps(&[10.0, 50.0, 100.0])
-        .bake_seconds(2);
-    request.min_samples = 20;
-    request
 }
 
 fn sample_event(name: &str) -> Value {
@@ -162,10 +147,7 @@ async fn the_same_release_event_delivered_twenty_times_starts_one_execution_and_
     );
     assert_eq!(kinds.len(), 20, "{answers:#?}");
 
-    let execution = runner
-        .wait_for_execution(&arn, EXECUTION_TIMEOUT)
-        .await
-        .unwrap();
+    let execution = wait_to_end(&runner, &name, &arn).await;
     assert_eq!(execution.status, "SUCCEEDED", "{execution:#?}");
 
     assert_eq!(
@@ -296,16 +278,7 @@ async fn alarm_during(phase: Phase) {
     if let Some(hold) = hold {
         hold.release();
     }
-    let execution = runner
-        .wait_for_execution(&arn, EXECUTION_TIMEOUT)
-        .await
-        .unwrap();
-    println!(
-        "{phase:?}: {} {:?}; logs in {}",
-        execution.status,
-        execution.states_entered(),
-        runner.run_dir().display()
-    );
+    let execution = wait_to_end(&runner, &format!("{phase:?}"), &arn).await;
 
     // The execution was stopped where the alarm found it.
     assert_eq!(execution.status, "ABORTED", "{phase:?}: {execution:#?}");
@@ -502,10 +475,7 @@ async fn an_ok_alarm_notification_changes_nothing_and_the_deployment_is_promoted
         &json!([{"outcome": "ignored", "alarm": alarm, "state": "OK"}])
     );
 
-    let execution = runner
-        .wait_for_execution(&arn, EXECUTION_TIMEOUT)
-        .await
-        .unwrap();
+    let execution = wait_to_end(&runner, id, &arn).await;
     assert_eq!(execution.status, "SUCCEEDED", "{execution:#?}");
     assert!(
         execution.stopped_at.unwrap() > answers[0].at,
