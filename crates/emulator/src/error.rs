@@ -16,10 +16,10 @@ pub enum Error {
 
     /// No `Cargo.toml` with a `[workspace]` table was found above the crate.
     #[error(
-        "could not find the workspace root (a Cargo.toml with [workspace]) above {start}, so the \
-         project venv cannot be located. Run `scripts/setup` in the repository, or set SLUICE_VENV"
+        "could not find the workspace root, so the project venv cannot be located ({0}). Run \
+         `scripts/setup` in the repository, or set SLUICE_VENV"
     )]
-    NoWorkspaceRoot { start: PathBuf },
+    NoWorkspaceRoot(#[from] sluice_infra_check::workspace::WorkspaceError),
 
     /// The directory for moto's log file could not be created.
     #[error("could not create the moto log directory {dir}: {source}")]

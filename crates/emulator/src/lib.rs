@@ -458,22 +458,8 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{:x}-{n:x}-{nanos:x}", std::process::id())
 }
 
-/// The workspace root: the nearest directory above this crate whose `Cargo.toml` has a
-/// `[workspace]` table.
-pub fn workspace_root() -> Result<PathBuf> {
-    let start = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    start
-        .ancestors()
-        .find(|dir| is_workspace_root(dir))
-        .map(Path::to_path_buf)
-        .ok_or(Error::NoWorkspaceRoot { start })
-}
-
-fn is_workspace_root(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("Cargo.toml"))
-        .map(|text| text.lines().any(|line| line.trim() == "[workspace]"))
-        .unwrap_or(false)
-}
+/// The workspace root, as every tool finds it (one definition, in sluice-infra-check).
+pub use sluice_infra_check::workspace::workspace_root;
 
 /// The venv to take `bin/moto_server` from: the explicit option, else `$SLUICE_VENV`, else
 /// `<workspace root>/.venv`.
@@ -588,12 +574,6 @@ mod tests {
             Err(Error::BadEndpoint { .. })
         ));
         assert!(parse_port("not a url").is_err());
-    }
-
-    #[test]
-    fn finds_the_workspace_root() {
-        let root = workspace_root().unwrap();
-        assert!(root.join("crates").join("emulator").is_dir());
     }
 
     #[tokio::test]

@@ -68,8 +68,8 @@ pub enum LocalError {
         source: std::io::Error,
     },
 
-    #[error("no function packages under {dir} (each is functions/<name>/Cargo.toml)")]
-    NoFunctions { dir: PathBuf },
+    #[error("the workspace: {0}")]
+    Workspace(#[from] sluice_infra_check::workspace::WorkspaceError),
 
     #[error("state machine definition {path}: {message}")]
     Definition { path: PathBuf, message: String },

@@ -11,159 +11,28 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sluice_aws::{DynamoDbStore, Route53Router, SdkConfig, SfnOrchestrator};
-use sluice_core::ports::{
-    AlarmState, DeploymentStore, Orchestrator, ServiceLock, TrafficRouter, WeightedRecords,
-};
-use sluice_core::{Deployment, DeploymentId, HistoryEvent, WeightPair};
+use sluice_core::ports::{AlarmState, Orchestrator};
 use sluice_emulator::{Moto, MotoOptions};
 use tracing::Dispatch;
 use tracing::instrument::WithSubscriber;
 
 use crate::alarms::{AlarmEvaluator, AlarmTransition};
 use crate::cargo_lambda::{CargoLambda, FunctionProcesses};
-use crate::environment::{AlarmSettings, EnvironmentNames, LocalEnvironment, provision};
+use crate::environment::{LocalEnvironment, provision};
 use crate::error::{LocalError, Result, aws_error};
-use crate::execution::{Execution, read_execution};
 use crate::router::{
     Hold, Invocation, InvocationOutcome, LambdaRouter, SnsDelivery, SubscriptionTarget,
 };
-use crate::traffic::{TrafficProfile, TrafficSimulator};
+use crate::traffic::TrafficSimulator;
 use crate::workspace::Workspace;
 
-/// A topic of the local environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Topic {
-    /// Where the alarm notifies (its AlarmActions and OKActions).
-    Alarms,
-    /// Where deployments publish their state changes.
-    Notifications,
-    /// Any other topic by ARN.
-    Arn(String),
-}
+mod inspect;
+mod options;
 
-/// An `http` subscription of a topic to the router.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscription {
-    pub topic: Topic,
-    pub target: SubscriptionTarget,
-}
-
-impl Subscription {
-    /// `topic` invokes `function` with the SNS Lambda event.
-    pub fn function(topic: Topic, function: &str) -> Subscription {
-        Subscription {
-            topic,
-            target: SubscriptionTarget::Function(function.to_string()),
-        }
-    }
-
-    /// `topic`'s notifications are only recorded ([`LocalRunner::sns_deliveries`]).
-    pub fn recorder(topic: Topic) -> Subscription {
-        Subscription {
-            topic,
-            target: SubscriptionTarget::Recorder,
-        }
-    }
-}
-
-/// The function the alarm topic invokes, as in AWS (DESIGN.md §1).
-pub const EMERGENCY_ROLLBACK_FUNCTION: &str = "emergency-rollback";
-
-/// How to start a [`LocalRunner`].
-#[derive(Debug, Clone)]
-pub struct RunnerOptions {
-    /// Names the run directory `target/sluice-local/<name>-<time>-<pid>`.
-    pub name: String,
-    /// Another directory for the logs instead.
-    pub run_dir: Option<PathBuf>,
-    pub names: EnvironmentNames,
-    pub alarm: AlarmSettings,
-    pub traffic: TrafficProfile,
-    /// Topic → function (or recorder) subscriptions. A function missing from the workspace
-    /// is skipped with a warning (its package may not exist yet).
-    pub subscriptions: Vec<Subscription>,
-    /// Extra environment for every function, over the runner's own.
-    pub function_env: BTreeMap<String, String>,
-    /// `RUST_LOG` of the functions.
-    pub function_log_filter: String,
-    /// `SLUICE_SYNC_POLL_SECONDS` of the functions.
-    pub sync_poll_seconds: u32,
-    /// Build the function binaries first (`cargo build -p sluice-local -p <function>...`, once
-    /// per process); without it they must exist in `target/debug`.
-    pub build: bool,
-    /// Period of the traffic simulator and the alarm evaluator.
-    pub tick: Duration,
-}
-
-impl Default for RunnerOptions {
-    fn default() -> Self {
-        RunnerOptions {
-            name: "run".to_string(),
-            run_dir: None,
-            names: EnvironmentNames::default(),
-            alarm: AlarmSettings::default(),
-            traffic: TrafficProfile::healthy(),
-            subscriptions: vec![Subscription::function(
-                Topic::Alarms,
-                EMERGENCY_ROLLBACK_FUNCTION,
-            )],
-            function_env: BTreeMap::new(),
-            function_log_filter: "info".to_string(),
-            sync_poll_seconds: 1,
-            build: true,
-            tick: Duration::from_secs(1),
-        }
-    }
-}
-
-impl RunnerOptions {
-    pub fn new(name: &str) -> Self {
-        RunnerOptions {
-            name: name.to_string(),
-            ..RunnerOptions::default()
-        }
-    }
-
-    pub fn traffic(mut self, traffic: TrafficProfile) -> Self {
-        self.traffic = traffic;
-        self
-    }
-
-    pub fn names(mut self, names: EnvironmentNames) -> Self {
-        self.names = names;
-        self
-    }
-
-    pub fn subscribe(mut self, subscription: Subscription) -> Self {
-        self.subscriptions.push(subscription);
-        self
-    }
-
-    pub fn function_env(mut self, key: &str, value: &str) -> Self {
-        self.function_env.insert(key.to_string(), value.to_string());
-        self
-    }
-
-    pub fn run_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.run_dir = Some(dir.into());
-        self
-    }
-
-    pub fn build(mut self, build: bool) -> Self {
-        self.build = build;
-        self
-    }
-}
-
-/// How long each part of the start took.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct StartTimings {
-    pub build: Duration,
-    pub moto: Duration,
-    pub cargo_lambda: Duration,
-    pub environment: Duration,
-    pub total: Duration,
-}
+pub use options::{
+    DEFAULT_FUNCTION_LOG_FILTER, DEFAULT_SYNC_POLL_SECONDS, EMERGENCY_ROLLBACK_FUNCTION,
+    RunnerOptions, StartTimings, Subscription, Topic,
+};
 
 /// The running local system. See the crate docs.
 pub struct LocalRunner {
@@ -470,6 +339,12 @@ impl LocalRunner {
         self.moto.endpoint_url()
     }
 
+    /// The variables that point an AWS client (the SDK, the AWS CLI, `sluice`) at moto:
+    /// endpoint, test credentials, region.
+    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
+        self.moto.aws_env()
+    }
+
     pub fn router_endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.router_port)
     }
@@ -590,146 +465,6 @@ impl LocalRunner {
             .await?;
         tracing::info!(execution = %execution.arn, "deployment started");
         Ok(execution.arn)
-    }
-
-    /// The execution and its history as they are now.
-    pub async fn execution(&self, execution_arn: &str) -> Result<Execution> {
-        read_execution(self.sfn(), execution_arn).await
-    }
-
-    /// Polls the execution until it is no longer RUNNING.
-    pub async fn wait_for_execution(
-        &self,
-        execution_arn: &str,
-        timeout: Duration,
-    ) -> Result<Execution> {
-        let started = Instant::now();
-        loop {
-            let execution = self.execution(execution_arn).await?;
-            if !execution.is_running() {
-                return Ok(execution);
-            }
-            if started.elapsed() > timeout {
-                return Err(LocalError::ExecutionTimeout {
-                    execution_arn: execution_arn.to_string(),
-                    waited: started.elapsed(),
-                    status: execution.status,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// The deployment record of `id` (the execution name), if Validate wrote one.
-    pub async fn deployment(&self, id: &str) -> Result<Option<Deployment>> {
-        let id = DeploymentId::parse(id).map_err(|e| LocalError::Request(e.to_string()))?;
-        Ok(self.store.find(&id).await?)
-    }
-
-    /// The deployment's history, oldest first.
-    pub async fn deployment_history(&self, id: &str) -> Result<Vec<HistoryEvent>> {
-        let id = DeploymentId::parse(id).map_err(|e| LocalError::Request(e.to_string()))?;
-        Ok(self.store.history(&id).await?)
-    }
-
-    /// Every deployment record of the environment's service, newest first.
-    pub async fn deployments(&self) -> Result<Vec<Deployment>> {
-        Ok(self.store.list(self.environment.service(), 100).await?)
-    }
-
-    /// The service's lock, while a deployment holds it.
-    pub async fn lock(&self) -> Result<Option<ServiceLock>> {
-        Ok(self.store.lock(self.environment.service()).await?)
-    }
-
-    /// The blue and green records as Route 53 holds them now.
-    pub async fn records(&self) -> Result<WeightedRecords> {
-        Ok(self.route53.read_weights(&self.environment.records).await?)
-    }
-
-    /// The blue and green weights Route 53 holds now.
-    pub async fn weights(&self) -> Result<WeightPair> {
-        self.records()
-            .await?
-            .weights()
-            .ok_or_else(|| LocalError::Aws {
-                operation: "ListResourceRecordSets",
-                what: self.environment.records.name.clone(),
-                message: "the blue or green weighted record is missing".into(),
-            })
-    }
-
-    /// Stores the service's CONFIG item (its default request, and the `release` section that
-    /// names the repositories whose tags release it), as an operator would before release
-    /// tags can start deployments.
-    pub async fn put_service_config(&self, config: &Value) -> Result<()> {
-        Ok(self
-            .store
-            .put_service_config(self.environment.service(), config)
-            .await?)
-    }
-
-    /// Every execution of the deployment state machine, newest first, as `ListExecutions`
-    /// returns them: (name, status).
-    pub async fn executions(&self) -> Result<Vec<(String, String)>> {
-        let arn = &self.environment.state_machine_arn;
-        let mut executions = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let page = self
-                .sfn()
-                .list_executions()
-                .state_machine_arn(arn)
-                .set_next_token(next_token.clone())
-                .send()
-                .await
-                .map_err(|e| aws_error("ListExecutions", arn.clone(), &e))?;
-            executions.extend(
-                page.executions()
-                    .iter()
-                    .map(|e| (e.name().to_string(), e.status().as_str().to_string())),
-            );
-            next_token = page.next_token().map(str::to_string);
-            if next_token.is_none() {
-                return Ok(executions);
-            }
-        }
-    }
-
-    /// The (`PK`, `SK`) of every item in the table, sorted: what a test asserts "nothing was
-    /// written" or "one key was written" against.
-    pub async fn table_keys(&self) -> Result<Vec<(String, String)>> {
-        use sluice_aws::dynamodb::keys::{PK, SK};
-        use sluice_aws::sdk::dynamodb::types::AttributeValue;
-        let table = &self.environment.names.table;
-        let text = |item: &std::collections::HashMap<String, AttributeValue>, key: &str| {
-            item.get(key)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default()
-        };
-        let mut keys = Vec::new();
-        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .store
-                .client()
-                .scan()
-                .table_name(table)
-                .projection_expression("#pk, #sk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .set_exclusive_start_key(start.clone())
-                .send()
-                .await
-                .map_err(|e| aws_error("Scan", format!("table {table}"), &e))?;
-            keys.extend(page.items().iter().map(|i| (text(i, PK), text(i, SK))));
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                keys.sort();
-                return Ok(keys);
-            }
-        }
     }
 }
 
