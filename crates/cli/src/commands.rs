@@ -357,7 +357,11 @@ pub async fn show(
     }
     let history = ports.store().history(&deployment.id).await?;
     let now = ports.clock().now();
-    write!(out, "{}", print::show(&deployment, &timeline, &history, now))?;
+    write!(
+        out,
+        "{}",
+        print::show(&deployment, &timeline, &history, now)
+    )?;
     Ok(exit::OK)
 }
 

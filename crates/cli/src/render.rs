@@ -8,7 +8,7 @@ use sluice_core::deployment::{Deployment, HistoryEvent, Status};
 use sluice_core::timeline::{ViewContext, project};
 
 pub use sluice_core::timeline::text::{
-    decision_text, duration, metric_line, number, percent, thresholds, verdict_mark,
+    decision_text, duration, measured, metric_line, number, percent, thresholds, verdict_mark,
 };
 
 /// The local wall-clock time of an instant, for lines people read as they happen.
