@@ -17,7 +17,7 @@ use sluice_core::workflow::{
 use crate::args::Output;
 use crate::backend::Ports;
 use crate::error::{CliError, exit};
-use crate::render;
+use crate::print;
 use crate::request::{Assignment, attempt_name, build_request, validate};
 
 // ---------------------------------------------------------------------------------------------
@@ -250,53 +250,8 @@ pub async fn status(
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(exit::OK);
     }
-    if rows.is_empty() {
-        match service {
-            Some(service) => writeln!(out, "no deployment of {service} in progress")?,
-            None => writeln!(out, "no deployment in progress")?,
-        }
-        return Ok(exit::OK);
-    }
     let now = ports.clock().now();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let mut status = r.status.to_string();
-            if let Some(who) = &r.pause_requested_by {
-                status.push_str(&format!(" (pause asked by {who})"));
-            }
-            if let Some(who) = &r.promotion_requested_by {
-                status.push_str(&format!(" (promotion asked by {who})"));
-            }
-            vec![
-                r.service.clone(),
-                r.version.clone(),
-                r.step
-                    .map(|s| format!("{s}/{}", r.steps))
-                    .unwrap_or_else(|| "-".into()),
-                render::percent(r.green_share),
-                format!("{} ago", render::duration(now - r.started_at)),
-                status,
-                r.deployment_id.clone(),
-            ]
-        })
-        .collect();
-    write!(
-        out,
-        "{}",
-        render::table(
-            &[
-                "SERVICE",
-                "VERSION",
-                "STEP",
-                "SHARE",
-                "SINCE",
-                "STATUS",
-                "DEPLOYMENT"
-            ],
-            &cells
-        )
-    )?;
+    write!(out, "{}", print::status(&rows, service, now))?;
     Ok(exit::OK)
 }
 
@@ -358,46 +313,7 @@ pub async fn history(
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(exit::OK);
     }
-    if rows.is_empty() {
-        writeln!(out, "no deployments of {service}")?;
-        return Ok(exit::OK);
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let outcome = match (r.status, &r.controller) {
-                (status, Controller::StateMachine) => render::outcome_word(status).to_string(),
-                (status, by) => format!("{} ({})", render::outcome_word(status), by.describe()),
-            };
-            let mut reason = r.outcome.clone().unwrap_or_default();
-            if reason.chars().count() > 80 {
-                reason = format!("{}…", reason.chars().take(79).collect::<String>());
-            }
-            vec![
-                render::date_time(r.started_at),
-                r.version.clone(),
-                outcome,
-                render::duration(chrono::Duration::seconds(r.duration_seconds)),
-                r.deployment_id.clone(),
-                reason,
-            ]
-        })
-        .collect();
-    write!(
-        out,
-        "{}",
-        render::table(
-            &[
-                "STARTED",
-                "VERSION",
-                "OUTCOME",
-                "DURATION",
-                "DEPLOYMENT",
-                "WHY"
-            ],
-            &cells
-        )
-    )?;
+    write!(out, "{}", print::history(&rows, service))?;
     Ok(exit::OK)
 }
 
@@ -439,54 +355,13 @@ pub async fn show(
         writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
         return Ok(exit::OK);
     }
+    let history = ports.store().history(&deployment.id).await?;
     let now = ports.clock().now();
-    let plan: Vec<String> = deployment
-        .plan
-        .steps
-        .iter()
-        .map(|s| format!("{} ({}s)", render::percent(s.percent), s.bake_seconds))
-        .collect();
-    writeln!(out, "deployment {}", deployment.id)?;
-    writeln!(
+    write!(
         out,
-        "  service    {} {}",
-        deployment.service, deployment.spec.version
+        "{}",
+        print::show(&deployment, &timeline, &history, now)
     )?;
-    writeln!(
-        out,
-        "  status     {} (driven by {})",
-        deployment.status,
-        deployment.controller.describe()
-    )?;
-    writeln!(
-        out,
-        "  started    {} ({} {})",
-        render::date_time(deployment.started_at),
-        if timeline.ended_at.is_some() {
-            "took"
-        } else {
-            "running for"
-        },
-        render::duration(timeline.duration(now))
-    )?;
-    writeln!(out, "  plan       {}", plan.join(" → "))?;
-    writeln!(
-        out,
-        "  traffic    {} green",
-        render::percent(timeline.current_share())
-    )?;
-    if let Some(reason) = &timeline.outcome {
-        writeln!(out, "  outcome    {reason}")?;
-    }
-    if let Some(arn) = &deployment.execution_arn {
-        writeln!(out, "  execution  {arn}")?;
-    }
-    writeln!(out)?;
-    for event in ports.store().history(&deployment.id).await? {
-        for line in render::event_lines(&deployment, &event) {
-            writeln!(out, "{line}")?;
-        }
-    }
     Ok(exit::OK)
 }
 

@@ -9,6 +9,7 @@ pub mod args;
 pub mod backend;
 pub mod commands;
 pub mod error;
+pub mod print;
 pub mod render;
 pub mod report;
 pub mod request;
