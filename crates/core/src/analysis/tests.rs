@@ -212,10 +212,11 @@ fn fail_beats_inconclusive_and_no_metrics_is_inconclusive() {
 }
 
 fn plan() -> StepPlan {
-    StepPlan::from_strategy(&Strategy::Canary(CanaryStrategy {
+    Strategy::Canary(CanaryStrategy {
         steps: vec![10.0, 50.0, 100.0],
         bake_seconds: 30,
-    }))
+    })
+    .plan()
 }
 
 #[test]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Cursor, WorkflowError, fenced, load, notify, save_driven};
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status};
-use crate::plan::{WeightPair, rollback_percents};
+use crate::plan::WeightPair;
 use crate::ports::{ChangeId, Clock, DeploymentStore, Notifier, RecordSet, TrafficRouter};
 
 /// What Rollback receives: the cursor and, when a step failed, the error the state machine
@@ -118,7 +118,10 @@ async fn return_to_blue(
 ) -> Result<ChangeId, WorkflowError> {
     let records = RecordSet::from_spec(&deployment.spec);
     let current = deployment.current_green_share();
-    let percents: Vec<f64> = rollback_percents(&deployment.spec.rollback)
+    let percents: Vec<f64> = deployment
+        .spec
+        .rollback
+        .percents()
         .into_iter()
         .filter(|p| *p == 0.0 || *p < current)
         .collect();
