@@ -11,6 +11,7 @@ use super::strategy::Strategy;
 use crate::metrics::MetricQuery;
 use crate::plan::StepPlan;
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploymentSpec {
@@ -47,14 +48,13 @@ pub struct DeploymentSpec {
     pub rollback: RollbackSpec,
     /// Requests per second the record usually receives; used to warn when a step cannot
     /// collect `analysis.minSamples` within its bake.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_requests_per_second: Option<f64>,
     /// Which repositories' tags release this service (for the release trigger).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseSpec>,
 }
 
 /// Where a service's releases are tagged.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReleaseSpec {
@@ -64,7 +64,6 @@ pub struct ReleaseSpec {
     /// A regular expression tags must match to count as releases; its `version` group (or the
     /// whole tag) must be a semantic version, with or without a leading `v`. Unset, any
     /// semantic-version tag counts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag_pattern: Option<String>,
 }
 
@@ -93,6 +92,7 @@ impl RecordType {
 }
 
 /// Where one colour's record points.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Target {
@@ -100,7 +100,6 @@ pub struct Target {
     #[serde(default)]
     pub target: String,
     /// Set for an alias record (an ALB, CloudFront, …): the target's own hosted zone id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias_hosted_zone_id: Option<String>,
 }
 
@@ -147,6 +146,7 @@ fn default_period_seconds() -> u32 {
     60
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricSpec {
@@ -158,16 +158,12 @@ pub struct MetricSpec {
     /// The series read for green.
     pub query: MetricQuery,
     /// The same for blue, read over the same window, to compare against.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_query: Option<MetricQuery>,
     /// Green fails above this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
     /// Green fails below this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
     /// Green fails when it exceeds blue's value by more than this (needs `baselineQuery`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_increase_over_baseline: Option<f64>,
 }
 

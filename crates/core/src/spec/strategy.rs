@@ -49,18 +49,15 @@ enum StrategyKind {
     BlueGreen,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawStrategy {
     #[serde(default)]
     kind: StrategyKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     steps: Option<Vec<f64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     bake_seconds: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     increment: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     interval_seconds: Option<u32>,
 }
 
