@@ -98,7 +98,11 @@ mod tests {
         due(&ports, &event);
         let cursor = handle(&ports, event).await.unwrap();
         assert_eq!(
-            (cursor.decision.map(|d| d.as_str()), cursor.step, cursor.percent),
+            (
+                cursor.decision.map(|d| d.as_str()),
+                cursor.step,
+                cursor.percent
+            ),
             (Some("advance"), 1, 5.0)
         );
     }
