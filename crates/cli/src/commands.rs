@@ -171,6 +171,7 @@ async fn start_execution(
 // status, history, show
 
 /// One deployment in progress, for `status`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveRow {
@@ -179,16 +180,14 @@ pub struct ActiveRow {
     pub version: String,
     pub status: Status,
     /// 1-based, of `steps`.
+    #[serialize_always]
     pub step: Option<usize>,
     pub steps: usize,
     pub green_share: f64,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pause_requested_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub promotion_requested_by: Option<String>,
 }
 
@@ -256,6 +255,7 @@ pub async fn status(
 }
 
 /// One past (or running) deployment, for `history`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryRow {
@@ -263,10 +263,8 @@ pub struct HistoryRow {
     pub version: String,
     pub status: Status,
     pub started_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
     pub duration_seconds: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     pub controller: Controller,
 }

@@ -228,7 +228,7 @@ async fn promote_skips_the_remaining_steps_once_the_current_analysis_passes() {
     world.put_green_traffic(live_at, 3, 20.0, 0.0).await;
     let cursor = moto_analyze(&world, cursor).await;
     // Step 1 of 3 passed and the next move is the promotion, not step 2.
-    assert_eq!(cursor.decision.as_deref(), Some("promote"));
+    assert_eq!(cursor.decision.map(|d| d.as_str()), Some("promote"));
 }
 
 #[tokio::test]
@@ -287,7 +287,7 @@ async fn approve_at_the_gate_answers_the_waiting_task_and_the_execution_carries_
     .await;
     let cursor = moto_baked(&world, cursor).await;
     let cursor = moto_analyze(&world, cursor).await;
-    assert_eq!(cursor.decision.as_deref(), Some("await-approval"));
+    assert_eq!(cursor.decision.map(|d| d.as_str()), Some("await-approval"));
     moto_await_approval(&world, cursor, &token).await;
 
     let (_, text) = sluice(

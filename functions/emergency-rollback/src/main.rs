@@ -52,6 +52,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use sluice_core::ports::{DeploymentStore, RecordSet};
+    use sluice_core::workflow::ErrorName;
     use sluice_core::{Controller, Status, WeightPair};
     use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};
     use sluice_handler::steps::{shifted, validated};
@@ -114,7 +115,7 @@ mod tests {
         let mut event = sample_event("emergency-rollback");
         event["Records"][0]["Sns"]["Message"] = json!("hello");
         let error = handle(&shifted_sample().await, event).await.unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         assert!(
             error.to_string().starts_with(
                 "event.Records[0].Sns.Message: is not a CloudWatch alarm notification"

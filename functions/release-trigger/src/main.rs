@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::{Value, json};
 use sluice_core::release::{Incoming, IncomingError, from_eventbridge, from_github};
-use sluice_core::workflow::{TriggerOutcome, trigger_release};
+use sluice_core::workflow::{ErrorName, TriggerOutcome, trigger_release};
 use sluice_handler::{AwsPorts, HandlerError, Ports};
 
 /// The secret GitHub signs webhooks with; empty when none is configured (then every webhook is
@@ -142,7 +142,7 @@ async fn webhook(ports: &impl Ports, secret: &WebhookSecret, event: &Value) -> V
             tracing::error!(%error, "webhook not handled");
             // 5xx makes GitHub show the failure; it can be redelivered from its UI.
             http(
-                if error.error_name() == "Sluice.Retryable" {
+                if error.error_name() == ErrorName::Retryable {
                     503
                 } else {
                     500
@@ -260,7 +260,7 @@ mod tests {
         let error = handle(&registered().await, &secret(), event)
             .await
             .unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         assert_eq!(
             error.to_string(),
             "event.detail.referenceName: is missing or empty"

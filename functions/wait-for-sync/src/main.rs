@@ -33,6 +33,7 @@ mod tests {
     use serde_json::json;
     use sluice_core::Status;
     use sluice_core::ports::{Clock, DeploymentStore};
+    use sluice_core::workflow::ErrorName;
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::{shifted, validated};
     use sluice_handler::testkit::MotoWorld;
@@ -75,7 +76,7 @@ mod tests {
         }
         assert_eq!(
             handle(&ports, event).await.unwrap_err().error_name(),
-            "Sluice.SyncTimeout"
+            ErrorName::SyncTimeout
         );
     }
 

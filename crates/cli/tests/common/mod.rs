@@ -176,7 +176,7 @@ pub async fn memory_deployment(behaviour: &[Behaviour]) -> (MemoryPorts, Deploym
             .await
             .unwrap();
         p.clock.advance(1);
-        match cursor.decision.as_deref() {
+        match cursor.decision.map(|d| d.as_str()) {
             Some("advance") => continue,
             Some("promote") => {
                 finalize(&p.store, &p.router, &p.notifier, &p.clock, cursor)

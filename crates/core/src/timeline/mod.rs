@@ -19,6 +19,7 @@ pub mod text;
 pub use events::{EventView, Fact, MarkerText, ViewContext, project};
 
 /// One deployment as a timeline.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timeline {
@@ -29,10 +30,8 @@ pub struct Timeline {
     pub controller: Controller,
     pub started_at: DateTime<Utc>,
     /// When the deployment reached its terminal status; `None` while it runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
     /// Why it ended as it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     /// The planned steps: green percent and bake of each.
     pub plan: Vec<PlannedStep>,
@@ -45,7 +44,6 @@ pub struct Timeline {
     pub metrics: Vec<MetricTrack>,
     pub markers: Vec<Marker>,
     /// When the step now baking is due to be judged, while one is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis_due: Option<DateTime<Utc>>,
 }
 
@@ -56,16 +54,17 @@ pub struct PlannedStep {
     pub bake_seconds: u32,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficPoint {
     pub at: DateTime<Utc>,
     /// Green's real share in percent (from the Route 53 weights, not the asked percent).
     pub green_share: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepSpan {
@@ -75,10 +74,8 @@ pub struct StepSpan {
     pub blue_weight: u8,
     pub green_weight: u8,
     pub shifted_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_at: Option<DateTime<Utc>>,
     /// When traffic moved on (the next step, a rollback, the promotion); `None` while current.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -92,21 +89,20 @@ pub struct AnalysisPoint {
     pub decision: Decision,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricTrack {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub unit: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_increase_over_baseline: Option<f64>,
     pub points: Vec<MetricPoint>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricPoint {
@@ -114,7 +110,6 @@ pub struct MetricPoint {
     pub step: usize,
     /// `None` when there was no data.
     pub value: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<f64>,
     pub samples: u64,
     pub verdict: Verdict,
@@ -122,12 +117,12 @@ pub struct MetricPoint {
 }
 
 /// Something that happened at a moment, worth a mark on the timeline.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Marker {
     pub at: DateTime<Utc>,
     pub kind: MarkerKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
     /// A few words: "advance to step 2", "paused by ana".
     pub label: String,

@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, notify, save_driven};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, notify, save_driven};
 use crate::deployment::{EventKind, Status};
 use crate::ports::{Clock, DeploymentStore, Notifier};
 

@@ -1,8 +1,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::error::{ErrorName, WorkflowError};
+use super::record::{load, notify};
 use super::rollback::complete_rollback;
-use super::{WorkflowError, load, notify};
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status, TrafficState};
 use crate::plan::WeightPair;
 use crate::ports::{
@@ -34,6 +35,7 @@ fn cloudwatch_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTim
 }
 
 /// What the emergency path did for one deployment (or why it did nothing).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum TakeoverOutcome {
@@ -47,7 +49,6 @@ pub enum TakeoverOutcome {
         deployment: String,
         /// From the alarm's state change (or the operator's request) to Route 53 accepting
         /// the change to 100 % blue.
-        #[serde(skip_serializing_if = "Option::is_none")]
         to_traffic_ms: Option<i64>,
     },
     /// Another delivery (or another alarm) already rolled it back.
@@ -327,7 +328,7 @@ where
         if let Some(arn) = &deployment.execution_arn
             && let Err(error) = self
                 .orchestrator
-                .stop_execution(arn, "Sluice.TakenOver", cause)
+                .stop_execution(arn, ErrorName::TakenOver.as_str(), cause)
                 .await
         {
             tracing::error!(deployment_id = %id, %error, "execution not stopped");
@@ -336,7 +337,7 @@ where
         if let Some(token) = waiting_token
             && let Err(error) = self
                 .orchestrator
-                .send_task_failure(&token, "Sluice.Aborted", cause)
+                .send_task_failure(&token, ErrorName::Aborted.as_str(), cause)
                 .await
         {
             tracing::warn!(deployment_id = %id, %error, "waiting approval not answered");

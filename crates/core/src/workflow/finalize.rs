@@ -1,7 +1,9 @@
 use std::time::Duration;
 
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, notify, save_driven};
-use crate::analysis::Decision;
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, notify, save_driven};
+use crate::analysis::{Decision, DecisionAction};
 use crate::deployment::{EventKind, Outcome, Status, TrafficState};
 use crate::plan::WeightPair;
 use crate::ports::{Clock, DeploymentStore, Notifier, RecordSet, TrafficRouter};
@@ -81,7 +83,7 @@ pub async fn finalize(
     )
     .await;
     Ok(Cursor {
-        decision: Some("promote".into()),
+        decision: Some(DecisionAction::Promote),
         ..cursor
     })
 }

@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, notify, save_driven};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, notify, save_driven};
 use crate::analysis::Decision;
 use crate::deployment::{Deployment, EventKind, Status};
 use crate::ports::{Clock, DeploymentKey, DeploymentStore, Notifier, Orchestrator, StoreError};
@@ -139,7 +141,7 @@ pub async fn approve(
         },
     };
     let mut cursor = Cursor::at(&deployment, step);
-    cursor.decision = Some(decision.action().to_string());
+    cursor.decision = Some(decision.action());
     if let Decision::Advance { next_step } = decision {
         cursor = Cursor {
             decision: cursor.decision,

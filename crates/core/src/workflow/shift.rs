@@ -1,4 +1,6 @@
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven, step_of};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, save_driven, step_of};
 use crate::deployment::{EventKind, Status, TrafficState};
 use crate::plan::WeightPair;
 use crate::ports::{Clock, DeploymentStore, RecordSet, TrafficRouter};

@@ -1,6 +1,8 @@
 use chrono::Duration;
 
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven, step_of};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, save_driven, step_of};
 use crate::deployment::{EventKind, Status};
 use crate::ports::{ChangeId, ChangeStatus, Clock, DeploymentStore, TrafficRouter};
 

@@ -2,7 +2,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::WorkflowError;
+use super::error::WorkflowError;
 use crate::ports::{Clock, DeploymentStore, Orchestrator, TriggerClaim, TriggerRecord};
 use crate::release::{ReleaseEvent, execution_name, releases, version_of_tag};
 use crate::spec::ReleaseSpec;

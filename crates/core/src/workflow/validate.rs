@@ -2,7 +2,9 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Cursor, WorkflowError, notify};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::notify;
 use crate::deployment::{Deployment, DeploymentId, EventKind, Status};
 use crate::plan::WeightPair;
 use crate::ports::{
@@ -12,13 +14,13 @@ use crate::ports::{
 use crate::spec::{DeploymentSpec, FieldError, SpecErrors, ValidationContext, merge_over_defaults};
 
 /// What Validate receives: the request as sent and the execution it runs in.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ValidateRequest {
     pub request: Value,
     /// The execution name, which becomes the deployment id.
     pub execution_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
 }
 
