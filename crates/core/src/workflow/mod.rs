@@ -34,8 +34,8 @@ pub use validate::{ValidateRequest, check_request, validate_deployment};
 
 use crate::deployment::{Deployment, DeploymentId, HistoryEvent, Status};
 use crate::ports::{
-    DeploymentKey, DeploymentStore, MetricError, Notification, Notifier, NotifyError,
-    OrchestratorError, RouterError, StoreError,
+    DeploymentKey, Deployments, DeploymentsError, LockError, MetricError, Notification, Notifier,
+    NotifyError, OrchestratorError, RouterError, ServiceConfigError, TriggerLedgerError,
 };
 use crate::spec::SpecErrors;
 
@@ -130,7 +130,13 @@ pub enum WorkflowError {
     #[error("{0}")]
     Metrics(#[from] MetricError),
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Configs(#[from] ServiceConfigError),
+    #[error("{0}")]
+    Locks(#[from] LockError),
+    #[error("{0}")]
+    Deployments(#[from] DeploymentsError),
+    #[error("{0}")]
+    Triggers(#[from] TriggerLedgerError),
     #[error("{0}")]
     Orchestrator(#[from] OrchestratorError),
     #[error("deployment {id}: {message}")]
@@ -160,14 +166,20 @@ impl WorkflowError {
             WorkflowError::SyncTimeout { .. } => "Sluice.SyncTimeout",
             WorkflowError::Router(e) if e.is_retryable() => "Sluice.Retryable",
             WorkflowError::Metrics(e) if e.is_retryable() => "Sluice.Retryable",
-            WorkflowError::Store(e) if e.is_retryable() => "Sluice.Retryable",
+            WorkflowError::Configs(e) if e.is_retryable() => "Sluice.Retryable",
+            WorkflowError::Locks(e) if e.is_retryable() => "Sluice.Retryable",
+            WorkflowError::Deployments(e) if e.is_retryable() => "Sluice.Retryable",
+            WorkflowError::Triggers(e) if e.is_retryable() => "Sluice.Retryable",
             WorkflowError::Orchestrator(e) if e.is_retryable() => "Sluice.Retryable",
             // A revision conflict is a race another try resolves (or turns into Fenced).
-            WorkflowError::Store(StoreError::RevisionConflict { .. }) => "Sluice.Retryable",
+            WorkflowError::Deployments(DeploymentsError::RevisionConflict { .. }) => "Sluice.Retryable",
             WorkflowError::Router(RouterError::ZoneNotFound { .. }) => "Sluice.Invalid",
             WorkflowError::Router(_)
             | WorkflowError::Metrics(_)
-            | WorkflowError::Store(_)
+            | WorkflowError::Configs(_)
+            | WorkflowError::Locks(_)
+            | WorkflowError::Deployments(_)
+            | WorkflowError::Triggers(_)
             | WorkflowError::Orchestrator(_)
             | WorkflowError::Internal { .. } => "Sluice.Internal",
         }
@@ -176,7 +188,7 @@ impl WorkflowError {
 
 /// Reads the deployment a cursor points at, failing with `NotFound` when it does not exist.
 async fn load(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     key: &DeploymentKey,
 ) -> Result<Deployment, WorkflowError> {
     store
@@ -222,13 +234,13 @@ fn fenced(deployment: &Deployment) -> WorkflowError {
 /// read again: if someone took the deployment over the answer is `Fenced`, otherwise the
 /// conflict is returned for the state machine to retry.
 async fn save_driven(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     deployment: &Deployment,
     event: &HistoryEvent,
 ) -> Result<(), WorkflowError> {
     match store.save(deployment, event).await {
         Ok(()) => Ok(()),
-        Err(conflict @ StoreError::RevisionConflict { .. }) => {
+        Err(conflict @ DeploymentsError::RevisionConflict { .. }) => {
             let current = load(store, &DeploymentKey::of(deployment)).await?;
             ensure_driven(&current)?;
             Err(conflict.into())
