@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sluice_aws::sdk::cloudwatch as cw;
-use sluice_aws::sdk::sns;
+use aws_sdk_cloudwatch as cw;
+use aws_sdk_sns as sns;
 use sluice_core::ports::AlarmState;
 use sluice_emulator::ACCOUNT_ID;
 

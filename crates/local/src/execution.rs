@@ -2,7 +2,7 @@
 //! GetExecutionHistory, reduced to what tests and the demo look at.
 
 use chrono::{DateTime, Utc};
-use sluice_aws::sdk::sfn;
+use aws_sdk_sfn as sfn;
 
 use crate::error::{Result, aws_error};
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sluice_aws::{DynamoDbStore, Route53Router, SdkConfig, SfnOrchestrator};
 use sluice_core::ports::{
-    AlarmState, DeploymentStore, Orchestrator, ServiceLock, TrafficRouter, WeightedRecords,
+    AlarmState, Deployments, Orchestrator, ServiceConfigs, ServiceLocks, ServiceLock, TrafficRouter, WeightedRecords,
 };
 use sluice_core::{Deployment, DeploymentId, HistoryEvent, WeightPair};
 use sluice_emulator::{Moto, MotoOptions};
@@ -441,7 +441,7 @@ impl LocalRunner {
             .unwrap_or_default();
         for arn in arns {
             if let Err(error) = self.sns().unsubscribe().subscription_arn(&arn).send().await {
-                tracing::warn!(subscription = %arn, error = %sluice_aws::sdk::sns::error::DisplayErrorContext(&error), "could not unsubscribe");
+                tracing::warn!(subscription = %arn, error = %aws_sdk_sns::error::DisplayErrorContext(&error), "could not unsubscribe");
             }
         }
         drop(self);
@@ -501,12 +501,12 @@ impl LocalRunner {
         &self.route53
     }
 
-    pub fn sfn(&self) -> &sluice_aws::sdk::sfn::Client {
-        self.orchestrator.client()
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.sdk)
     }
 
-    fn sns(&self) -> sluice_aws::sdk::sns::Client {
-        sluice_aws::sdk::sns::Client::new(&self.sdk)
+    fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk)
     }
 
     /// The traffic simulator, to change how blue and green behave.
@@ -594,7 +594,7 @@ impl LocalRunner {
 
     /// The execution and its history as they are now.
     pub async fn execution(&self, execution_arn: &str) -> Result<Execution> {
-        read_execution(self.sfn(), execution_arn).await
+        read_execution(&self.sfn(), execution_arn).await
     }
 
     /// Polls the execution until it is no longer RUNNING.
@@ -700,7 +700,7 @@ impl LocalRunner {
     /// written" or "one key was written" against.
     pub async fn table_keys(&self) -> Result<Vec<(String, String)>> {
         use sluice_aws::dynamodb::keys::{PK, SK};
-        use sluice_aws::sdk::dynamodb::types::AttributeValue;
+        use aws_sdk_dynamodb::types::AttributeValue;
         let table = &self.environment.names.table;
         let text = |item: &std::collections::HashMap<String, AttributeValue>, key: &str| {
             item.get(key)
@@ -711,9 +711,7 @@ impl LocalRunner {
         let mut keys = Vec::new();
         let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
         loop {
-            let page = self
-                .store
-                .client()
+            let page = aws_sdk_dynamodb::Client::new(&self.sdk)
                 .scan()
                 .table_name(table)
                 .projection_expression("#pk, #sk")

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sluice_aws::Route53Router;
-use sluice_aws::sdk::cloudwatch as cw;
+use aws_sdk_cloudwatch as cw;
 use sluice_core::WeightPair;
 use sluice_core::metrics::{MetricRef, Side};
 use sluice_core::ports::{RecordSet, TrafficRouter};
