@@ -36,7 +36,6 @@ impl CloudWatchMetrics {
         CloudWatchMetrics::new(Client::new(config))
     }
 
-
     async fn fetch_chunk(
         &self,
         queries: &[SeriesQuery],

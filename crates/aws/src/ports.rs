@@ -77,10 +77,8 @@ impl AwsPorts {
         // Without a state machine ARN, starting fails naming the missing setting (the functions
         // and commands that need one check it first); the others reach executions by the ARN
         // recorded on the deployment.
-        let orchestrator = SfnOrchestrator::from_conf(
-            sdk,
-            settings.state_machine_arn.clone().unwrap_or_default(),
-        );
+        let orchestrator =
+            SfnOrchestrator::from_conf(sdk, settings.state_machine_arn.clone().unwrap_or_default());
         AwsPorts {
             store,
             router: Route53Router::from_conf(sdk),

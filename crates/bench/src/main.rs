@@ -158,7 +158,8 @@ impl Fixture {
         let alarm = format!("{service}-5xx");
         let metric = json!({"namespace": "Sluice/Bench", "metricName": "Errors", "dimensions": {"Service": service}});
         let domain = format!("{service}.{}.example.", self.run);
-        let zone = provision::create_hosted_zone(&aws_sdk_route53::Client::new(&self.sdk), &domain).await?;
+        let zone = provision::create_hosted_zone(&aws_sdk_route53::Client::new(&self.sdk), &domain)
+            .await?;
         let request = json!({
             "service": service, "version": "v2", "hostedZoneId": zone,
             "recordName": format!("api.{domain}"), "ttlSeconds": 1,

@@ -11,10 +11,10 @@ use common::*;
 use serde_json::{Value, json};
 use sluice_core::deployment::EventKind;
 use sluice_core::ports::{Deployments, Orchestrator, Ports, ServiceConfigs, ServiceLocks};
-use sluice_handler::Configured;
 use sluice_core::release::execution_name;
 use sluice_core::{Controller, Status, WeightPair};
 use sluice_emulator::unique_name;
+use sluice_handler::Configured;
 use sluice_handler::testkit::MotoWorld;
 
 #[tokio::test]

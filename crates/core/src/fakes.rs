@@ -112,7 +112,11 @@ impl ServiceConfigs for MemoryStore {
         Ok(self.state.lock().unwrap().configs.get(service).cloned())
     }
 
-    async fn put_service_config(&self, service: &str, config: &Value) -> Result<(), ServiceConfigError> {
+    async fn put_service_config(
+        &self,
+        service: &str,
+        config: &Value,
+    ) -> Result<(), ServiceConfigError> {
         self.take_failure()?;
         self.state
             .lock()
@@ -236,7 +240,11 @@ impl Deployments for MemoryStore {
             .cloned())
     }
 
-    async fn save(&self, deployment: &Deployment, event: &HistoryEvent) -> Result<(), DeploymentsError> {
+    async fn save(
+        &self,
+        deployment: &Deployment,
+        event: &HistoryEvent,
+    ) -> Result<(), DeploymentsError> {
         if let Some(hook) = self.before_save.lock().unwrap().take() {
             hook();
         }
@@ -296,7 +304,11 @@ impl TriggerLedger for MemoryStore {
         Ok(TriggerClaim::New)
     }
 
-    async fn complete_trigger(&self, key: &str, execution_arn: &str) -> Result<(), TriggerLedgerError> {
+    async fn complete_trigger(
+        &self,
+        key: &str,
+        execution_arn: &str,
+    ) -> Result<(), TriggerLedgerError> {
         self.take_failure()?;
         if let Some(record) = self.state.lock().unwrap().triggers.get_mut(key) {
             record.execution_arn = Some(execution_arn.to_string());

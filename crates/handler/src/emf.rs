@@ -72,7 +72,11 @@ impl<S: ServiceLocks> ServiceLocks for MeteredStore<S> {
     async fn acquire_lock(&self, lock: &ServiceLock, now: DateTime<Utc>) -> Result<(), LockError> {
         self.0.acquire_lock(lock, now).await
     }
-    async fn release_lock(&self, service: &str, deployment: &DeploymentId) -> Result<(), LockError> {
+    async fn release_lock(
+        &self,
+        service: &str,
+        deployment: &DeploymentId,
+    ) -> Result<(), LockError> {
         self.0.release_lock(service, deployment).await
     }
     async fn lock(&self, service: &str) -> Result<Option<ServiceLock>, LockError> {

@@ -153,8 +153,8 @@ impl MotoWorld {
                 &metric,
                 &sets,
             )
-                .await
-                .unwrap();
+            .await
+            .unwrap();
         }
     }
 }

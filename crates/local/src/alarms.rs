@@ -9,10 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 use aws_sdk_cloudwatch as cw;
 use aws_sdk_sns as sns;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 use sluice_core::ports::AlarmState;
 use sluice_emulator::ACCOUNT_ID;
 

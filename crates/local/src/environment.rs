@@ -147,7 +147,8 @@ pub async fn provision(
     provision::create_table(&aws_sdk_dynamodb::Client::new(sdk), &names.table).await?;
 
     let router = Route53Router::from_conf(sdk);
-    let hosted_zone_id = provision::create_hosted_zone(&aws_sdk_route53::Client::new(sdk), &names.domain).await?;
+    let hosted_zone_id =
+        provision::create_hosted_zone(&aws_sdk_route53::Client::new(sdk), &names.domain).await?;
     let records = RecordSet {
         hosted_zone_id: hosted_zone_id.clone(),
         name: names.record_name.clone(),

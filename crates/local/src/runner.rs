@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sluice_aws::{DynamoDbStore, Route53Router, SdkConfig, SfnOrchestrator};
 use sluice_core::ports::{
-    AlarmState, Deployments, Orchestrator, ServiceConfigs, ServiceLocks, ServiceLock, TrafficRouter, WeightedRecords,
+    AlarmState, Deployments, Orchestrator, ServiceConfigs, ServiceLock, ServiceLocks,
+    TrafficRouter, WeightedRecords,
 };
 use sluice_core::{Deployment, DeploymentId, HistoryEvent, WeightPair};
 use sluice_emulator::{Moto, MotoOptions};
@@ -699,8 +700,8 @@ impl LocalRunner {
     /// The (`PK`, `SK`) of every item in the table, sorted: what a test asserts "nothing was
     /// written" or "one key was written" against.
     pub async fn table_keys(&self) -> Result<Vec<(String, String)>> {
-        use sluice_aws::dynamodb::keys::{PK, SK};
         use aws_sdk_dynamodb::types::AttributeValue;
+        use sluice_aws::dynamodb::keys::{PK, SK};
         let table = &self.environment.names.table;
         let text = |item: &std::collections::HashMap<String, AttributeValue>, key: &str| {
             item.get(key)

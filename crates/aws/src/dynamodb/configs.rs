@@ -16,10 +16,14 @@ impl ServiceConfigs for DynamoDbStore {
             .await?;
         item.map(|item| items::config_from_item(&item).map(|(_, config)| config))
             .transpose()
-        .map_err(Into::into)
+            .map_err(Into::into)
     }
 
-    async fn put_service_config(&self, service: &str, config: &Value) -> Result<(), ServiceConfigError> {
+    async fn put_service_config(
+        &self,
+        service: &str,
+        config: &Value,
+    ) -> Result<(), ServiceConfigError> {
         let what = format!("config of service {service}");
         self.client
             .put_item()

@@ -68,14 +68,15 @@ impl Deployments for DynamoDbStore {
             .expression_attribute_values(":pk", s(keys::deploy_pk(id)))
             .expression_attribute_values(":record", s(keys::RECORD_GSI1SK));
         let found = self.query_all(query, &what).await?;
-        let deployment = found
-            .first()
-            .map(items::deployment_from_item)
-            .transpose()?;
+        let deployment = found.first().map(items::deployment_from_item).transpose()?;
         Ok(deployment)
     }
 
-    async fn save(&self, deployment: &Deployment, event: &HistoryEvent) -> Result<(), DeploymentsError> {
+    async fn save(
+        &self,
+        deployment: &Deployment,
+        event: &HistoryEvent,
+    ) -> Result<(), DeploymentsError> {
         let key = DeploymentKey::of(deployment);
         let what = deployment_what(&key);
         let expected = deployment.revision.saturating_sub(1);

@@ -176,11 +176,12 @@ pub fn config_from_item(item: &Item) -> Result<(String, Value), StorageFailure> 
 /// The deployment's own attributes at the top level of its item (`id`, `service`, `status`,
 /// `revision`, `spec`, …), plus its keys and `deploymentId`.
 pub fn deployment_item(deployment: &Deployment) -> Result<Item, StorageFailure> {
-    let mut item: Item =
-        serde_dynamo::aws_sdk_dynamodb_1::to_item(deployment).map_err(|e| StorageFailure::Corrupt {
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(deployment).map_err(|e| {
+        StorageFailure::Corrupt {
             what: format!("deployment {}", deployment.id),
             message: e.to_string(),
-        })?;
+        }
+    })?;
     item.extend(key(
         keys::service_pk(&deployment.service),
         keys::deploy_sk(&DeploymentKey::of(deployment)),

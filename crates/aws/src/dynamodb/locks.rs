@@ -71,7 +71,9 @@ impl ServiceLocks for DynamoDbStore {
                         _ => continue,
                     }
                 }
-                Err(TransactFailure::Cancelled(codes)) => return Err(self.cancelled(&what, &codes).into()),
+                Err(TransactFailure::Cancelled(codes)) => {
+                    return Err(self.cancelled(&what, &codes).into());
+                }
                 Err(TransactFailure::Failed(error)) => return Err(error.into()),
             }
         }
@@ -133,7 +135,9 @@ impl ServiceLocks for DynamoDbStore {
             Err(TransactFailure::Cancelled(codes)) if condition_failed_at(&codes, 0) => {
                 return Ok(());
             }
-            Err(TransactFailure::Cancelled(codes)) => return Err(self.cancelled(&what, &codes).into()),
+            Err(TransactFailure::Cancelled(codes)) => {
+                return Err(self.cancelled(&what, &codes).into());
+            }
             Err(TransactFailure::Failed(error)) => return Err(error.into()),
         }
         for alarm in later {
@@ -178,7 +182,9 @@ impl ServiceLocks for DynamoDbStore {
             .await?
             .iter()
             .filter_map(|item| match item.get(keys::PK) {
-                Some(AttributeValue::S(pk)) => pk.strip_prefix(keys::SERVICE_PREFIX).map(str::to_string),
+                Some(AttributeValue::S(pk)) => {
+                    pk.strip_prefix(keys::SERVICE_PREFIX).map(str::to_string)
+                }
                 _ => None,
             })
             .collect();

@@ -83,7 +83,12 @@ impl DynamoDbStore {
         &self.table
     }
 
-    fn error<E, R>(&self, operation: &'static str, what: &str, error: &SdkError<E, R>) -> StorageFailure
+    fn error<E, R>(
+        &self,
+        operation: &'static str,
+        what: &str,
+        error: &SdkError<E, R>,
+    ) -> StorageFailure
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
@@ -244,7 +249,11 @@ impl DynamoDbStore {
     }
 
     /// Writes the alarm index items that did not fit in the lock's transaction.
-    async fn put_alarm_index(&self, alarms: &[&str], lock: &ServiceLock) -> Result<(), StorageFailure> {
+    async fn put_alarm_index(
+        &self,
+        alarms: &[&str],
+        lock: &ServiceLock,
+    ) -> Result<(), StorageFailure> {
         for alarm in alarms {
             self.client
                 .put_item()

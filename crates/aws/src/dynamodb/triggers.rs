@@ -1,7 +1,9 @@
 //! [`TriggerLedger`] on the table: one `TRIGGER#` item per incoming event's key, expiring.
 
 use chrono::{DateTime, Utc};
-use sluice_core::ports::{StorageFailure, TriggerClaim, TriggerLedger, TriggerLedgerError, TriggerRecord};
+use sluice_core::ports::{
+    StorageFailure, TriggerClaim, TriggerLedger, TriggerLedgerError, TriggerRecord,
+};
 
 use super::items::{self, n, s};
 use super::{DynamoDbStore, keys};
@@ -63,7 +65,11 @@ impl TriggerLedger for DynamoDbStore {
         .into())
     }
 
-    async fn complete_trigger(&self, key: &str, execution_arn: &str) -> Result<(), TriggerLedgerError> {
+    async fn complete_trigger(
+        &self,
+        key: &str,
+        execution_arn: &str,
+    ) -> Result<(), TriggerLedgerError> {
         let what = format!("trigger key {key}");
         let result = self
             .client

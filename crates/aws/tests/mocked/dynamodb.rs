@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 use aws_smithy_mocks::{Rule, mock};
 use sluice_aws::DynamoDbStore;
 use sluice_core::ports::{
-    DeploymentKey, Deployments, DeploymentsError, LockError, ServiceLocks,
-    StorageFailure, TriggerClaim, TriggerLedger, TriggerRecord,
+    DeploymentKey, Deployments, DeploymentsError, LockError, ServiceLocks, StorageFailure,
+    TriggerClaim, TriggerLedger, TriggerRecord,
 };
 
 use crate::fixtures::{at, created, lock_of, shifted};

@@ -148,7 +148,10 @@ async fn an_ended_execution_tells_its_error_and_cause_and_a_running_or_missing_o
     );
     assert_eq!(
         outcome.map(|o| (o.status.name(), o.explanation())),
-        Some(("FAILED", "Sluice.Invalid: recordName is outside the zone".into()))
+        Some((
+            "FAILED",
+            "Sluice.Invalid: recordName is outside the zone".into()
+        ))
     );
 
     let running =

@@ -18,7 +18,12 @@ fn metric(namespace: &str, name: &str, version: &str) -> MetricRef {
     }
 }
 
-async fn put(client: &aws_sdk_cloudwatch::Client, metric: &MetricRef, at: DateTime<Utc>, value: f64) {
+async fn put(
+    client: &aws_sdk_cloudwatch::Client,
+    metric: &MetricRef,
+    at: DateTime<Utc>,
+    value: f64,
+) {
     let mut datum = MetricDatum::builder()
         .metric_name(&metric.metric_name)
         .timestamp(aws_smithy_types::DateTime::from_secs(at.timestamp()))

@@ -169,7 +169,10 @@ async fn saves_are_fenced_by_revision_and_a_stale_save_changes_nothing() {
     };
     let error = store.save(&ahead, &duplicate).await.unwrap_err();
     assert!(
-        matches!(error, DeploymentsError::RevisionConflict { expected: 4, .. }),
+        matches!(
+            error,
+            DeploymentsError::RevisionConflict { expected: 4, .. }
+        ),
         "{error:?}"
     );
     assert_eq!(store.get(&key).await.unwrap().unwrap().revision, 4);
@@ -183,7 +186,10 @@ async fn saves_are_fenced_by_revision_and_a_stale_save_changes_nothing() {
     };
     let error = store.save(&skipped, &sixth).await.unwrap_err();
     assert!(
-        matches!(error, DeploymentsError::RevisionConflict { expected: 5, .. }),
+        matches!(
+            error,
+            DeploymentsError::RevisionConflict { expected: 5, .. }
+        ),
         "{error:?}"
     );
     assert_eq!(store.get(&key).await.unwrap().unwrap(), stored);
@@ -278,7 +284,11 @@ async fn one_lock_per_service_with_takeover_after_the_lease_and_alarm_lookup() {
             .unwrap()
             .is_empty()
     );
-    assert!(partition(&aws, &store, "ALARM#search-latency").await.is_empty());
+    assert!(
+        partition(&aws, &store, "ALARM#search-latency")
+            .await
+            .is_empty()
+    );
     assert!(
         partition(&aws, &store, "ALARM#search-saturation")
             .await

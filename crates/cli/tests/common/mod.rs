@@ -15,9 +15,9 @@ use sluice_core::workflow::{
     ApprovalRequest, Cursor, RollbackRequest, SyncLimits, ValidateRequest, analyze_step,
     await_approval, check_sync, finalize, roll_back, shift_traffic, validate_deployment,
 };
-use sluice_handler::{Configured, Ports as HandlerPorts};
 use sluice_handler::memory::MemoryPorts;
 use sluice_handler::testkit::MotoWorld;
+use sluice_handler::{Configured, Ports as HandlerPorts};
 
 /// The CLI's ports over an in-memory world: the same bundle, sharing its state.
 pub fn memory_backend(ports: &MemoryPorts) -> MemoryPorts {

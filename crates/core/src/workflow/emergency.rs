@@ -7,8 +7,7 @@ use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status, Traf
 use crate::plan::WeightPair;
 use crate::ports::{
     Clock, DeploymentKey, Deployments, DeploymentsError, Notifier, Orchestrator, RecordSet,
-    ServiceLocks,
-    TrafficRouter,
+    ServiceLocks, TrafficRouter,
 };
 
 /// A CloudWatch alarm's state change, as its SNS notification carries it.
@@ -307,7 +306,9 @@ where
                 })?;
             match self.store.save(&deployment, &written).await {
                 Ok(()) => return Ok(Fence::Held(Box::new(deployment), waiting_token)),
-                Err(DeploymentsError::RevisionConflict { .. }) if attempt + 1 < TAKEOVER_ATTEMPTS => {
+                Err(DeploymentsError::RevisionConflict { .. })
+                    if attempt + 1 < TAKEOVER_ATTEMPTS =>
+                {
                     deployment = load(self.store, key).await?;
                 }
                 Err(other) => return Err(other.into()),

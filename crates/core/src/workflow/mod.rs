@@ -172,7 +172,9 @@ impl WorkflowError {
             WorkflowError::Triggers(e) if e.is_retryable() => "Sluice.Retryable",
             WorkflowError::Orchestrator(e) if e.is_retryable() => "Sluice.Retryable",
             // A revision conflict is a race another try resolves (or turns into Fenced).
-            WorkflowError::Deployments(DeploymentsError::RevisionConflict { .. }) => "Sluice.Retryable",
+            WorkflowError::Deployments(DeploymentsError::RevisionConflict { .. }) => {
+                "Sluice.Retryable"
+            }
             WorkflowError::Router(RouterError::ZoneNotFound { .. }) => "Sluice.Invalid",
             WorkflowError::Router(_)
             | WorkflowError::Metrics(_)
@@ -187,10 +189,7 @@ impl WorkflowError {
 }
 
 /// Reads the deployment a cursor points at, failing with `NotFound` when it does not exist.
-async fn load(
-    store: &impl Deployments,
-    key: &DeploymentKey,
-) -> Result<Deployment, WorkflowError> {
+async fn load(store: &impl Deployments, key: &DeploymentKey) -> Result<Deployment, WorkflowError> {
     store
         .get(key)
         .await?

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{Cursor, WorkflowError, ensure_driven, fenced, load, notify, save_driven};
 use crate::analysis::Decision;
 use crate::deployment::{Deployment, EventKind, Status};
-use crate::ports::{Clock, DeploymentKey, Deployments, Notifier, Orchestrator, DeploymentsError};
+use crate::ports::{Clock, DeploymentKey, Deployments, DeploymentsError, Notifier, Orchestrator};
 
 /// What an operator request did.
 #[derive(Debug, Clone, PartialEq, Eq)]
