@@ -362,7 +362,7 @@ async fn an_alarm_on_green_errors_fires_through_sns_into_the_emergency_function(
         sluice_local::traffic::ERRORS_METRIC,
         sluice_core::metrics::Side::Green,
     );
-    let cloudwatch = sluice_aws::sdk::cloudwatch::Client::new(runner.sdk_config());
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(runner.sdk_config());
     sluice_aws::provision::put_statistic_sets(
         &cloudwatch,
         &errors,

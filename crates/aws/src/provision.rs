@@ -305,15 +305,10 @@ pub async fn create_state_machine(
     match created {
         Ok(output) => Ok(output.state_machine_arn().to_string()),
         Err(error) if failure::code(&error) == Some("StateMachineAlreadyExists") => {
-            let mut next_token: Option<String> = None;
-            loop {
-                let listed = client
-                    .list_state_machines()
-                    .set_next_token(next_token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| failed("ListStateMachines", &what, &e))?;
-                if let Some(machine) = listed.state_machines().iter().find(|m| m.name() == name) {
+            let mut machines = client.list_state_machines().into_paginator().items().send();
+            while let Some(machine) = machines.next().await {
+                let machine = machine.map_err(|e| failed("ListStateMachines", &what, &e))?;
+                if machine.name() == name {
                     let arn = machine.state_machine_arn().to_string();
                     client
                         .update_state_machine()
@@ -325,11 +320,8 @@ pub async fn create_state_machine(
                         .map_err(|e| failed("UpdateStateMachine", &what, &e))?;
                     return Ok(arn);
                 }
-                next_token = listed.next_token().map(str::to_string);
-                if next_token.is_none() {
-                    return Err(failed("CreateStateMachine", &what, &error));
-                }
             }
+            Err(failed("CreateStateMachine", &what, &error))
         }
         Err(error) => Err(failed("CreateStateMachine", &what, &error)),
     }

@@ -30,7 +30,7 @@ use sluice_core::ports::RecordSet;
 use sluice_core::workflow::{ValidateRequest, shift_traffic, validate_deployment};
 use sluice_core::{DeploymentSpec, WeightPair};
 use sluice_emulator::{Moto, MotoOptions, free_loopback_port, unique_name, workspace_root};
-use sluice_handler::{AwsPorts, Config, Ports};
+use sluice_handler::{Config, HandlerPorts, Ports};
 use tokio::sync::{Mutex, mpsc};
 
 #[derive(Parser)]
@@ -145,7 +145,9 @@ impl RuntimeApiServer {
 /// its first step. A zone per deployment keeps the Route 53 change the same size on every run:
 /// moto's cost of a change grows with the records already in the zone.
 struct Fixture {
-    ports: AwsPorts,
+    ports: HandlerPorts,
+    /// The SDK configuration of the moto, for the bench's own SDK calls (zones, alarms, table).
+    sdk: sluice_aws::SdkConfig,
     /// Makes this run's zone names unique.
     run: String,
 }
@@ -156,7 +158,8 @@ impl Fixture {
         let alarm = format!("{service}-5xx");
         let metric = json!({"namespace": "Sluice/Bench", "metricName": "Errors", "dimensions": {"Service": service}});
         let domain = format!("{service}.{}.example.", self.run);
-        let zone = provision::create_hosted_zone(self.ports.router().client(), &domain).await?;
+        let zone = provision::create_hosted_zone(&aws_sdk_route53::Client::new(&self.sdk), &domain)
+            .await?;
         let request = json!({
             "service": service, "version": "v2", "hostedZoneId": zone,
             "recordName": format!("api.{domain}"), "ttlSeconds": 1,
@@ -174,7 +177,7 @@ impl Fixture {
         )
         .await?;
         provision::put_alarm(
-            p.metrics().client(),
+            &aws_sdk_cloudwatch::Client::new(&self.sdk),
             &AlarmDefinition {
                 name: alarm.clone(),
                 metric: serde_json::from_value(metric)?,
@@ -207,7 +210,7 @@ impl Fixture {
     /// Deletes every item of the table, so each run meets the same table: moto copies the
     /// whole table for every transaction (the fence is one), which grows with what it holds.
     async fn clear_table(&self, table: &str) -> Result<(), Failure> {
-        let client = self.ports.store().0.client();
+        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
         let items = client.scan().table_name(table).send().await?;
         for item in items.items() {
             let key = [
@@ -306,10 +309,11 @@ async fn main() -> Result<(), Failure> {
         sync: Default::default(),
         history_ttl: None,
     };
-    let ports = AwsPorts::new(config.clone(), &sdk);
-    provision::create_table(ports.store().0.client(), &table).await?;
+    let ports = HandlerPorts::new(config.clone(), &sdk);
+    provision::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await?;
     let fixture = Fixture {
         ports,
+        sdk,
         run: unique_name("bench"),
     };
 

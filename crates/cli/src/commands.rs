@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sluice_core::deployment::{Controller, Deployment, DeploymentId, Status};
-use sluice_core::ports::{Clock, DeploymentKey, DeploymentStore, Orchestrator, OrchestratorError};
+use sluice_core::ports::{
+    Clock, DeploymentKey, Deployments, Orchestrator, OrchestratorError, ServiceLocks,
+};
 use sluice_core::timeline::Timeline;
 use sluice_core::workflow::{
     OperatorOutcome, Takeover, TakeoverOutcome, approve, request_pause, request_promotion,
@@ -214,7 +216,7 @@ impl ActiveRow {
 pub async fn active(ports: &impl Ports, service: Option<&str>) -> Result<Vec<ActiveRow>, CliError> {
     let services = match service {
         Some(service) => vec![service.to_string()],
-        None => ports.services().await?,
+        None => crate::backend::services(ports).await?,
     };
     let mut rows = Vec::new();
     for service in services {
@@ -316,7 +318,7 @@ pub async fn history(
 }
 
 /// A deployment by id, or `NotFound`.
-pub async fn find(store: &impl DeploymentStore, id: &str) -> Result<Deployment, CliError> {
+pub async fn find(store: &impl Deployments, id: &str) -> Result<Deployment, CliError> {
     let parsed = DeploymentId::parse(id).map_err(|e| CliError::BadArgument {
         what: "deployment id".into(),
         message: e.to_string(),

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::sluice;
 use serde_json::{Value, json};
-use sluice_cli::backend::{AwsBackend, Settings};
-use sluice_core::ports::{DeploymentStore, TrafficRouter};
+use sluice_cli::backend::{AwsPorts, Settings};
+use sluice_core::ports::{Deployments, TrafficRouter};
 use sluice_core::{Controller, Deployment, DeploymentId, Status, WeightPair};
 use sluice_local::{DeploymentRequest, LocalRunner, RunnerOptions, VersionProfile};
 
@@ -24,7 +24,7 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Local {
     runner: LocalRunner,
-    cli: AwsBackend,
+    cli: AwsPorts,
     table: String,
 }
 
@@ -35,8 +35,9 @@ async fn local(name: &str) -> Local {
         table: environment.names.table.clone(),
         state_machine_arn: Some(environment.state_machine_arn.clone()),
         notifications_topic_arn: Some(environment.notifications_topic_arn.clone()),
+        history_ttl: None,
     };
-    let cli = AwsBackend::new(runner.sdk_config(), &settings);
+    let cli = AwsPorts::new(runner.sdk_config(), &settings);
     Local {
         table: settings.table,
         runner,

@@ -10,11 +10,11 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use sluice_core::deployment::EventKind;
-use sluice_core::ports::{DeploymentStore, Orchestrator};
+use sluice_core::ports::{Deployments, Orchestrator, Ports, ServiceConfigs, ServiceLocks};
 use sluice_core::release::execution_name;
 use sluice_core::{Controller, Status, WeightPair};
 use sluice_emulator::unique_name;
-use sluice_handler::Ports as _;
+use sluice_handler::Configured;
 use sluice_handler::testkit::MotoWorld;
 
 #[tokio::test]
@@ -386,7 +386,7 @@ async fn reject_at_the_gate_rolls_back_and_ends_the_execution() {
     let (status, _) = execution_ended(&world, &execution_arn).await;
     assert!(status == "ABORTED" || status == "FAILED", "{status}");
     assert!(
-        !cli.orchestrator
+        !cli.orchestrator()
             .execution_status(&execution_arn)
             .await
             .unwrap()
@@ -491,7 +491,7 @@ async fn start_uses_the_service_defaults_and_a_new_name_for_a_version_deployed_b
     assert_eq!(execution(&world, &arn).await.0, "RUNNING");
     // The execution gets the request as asked; Validate lays it over the defaults again.
     let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
-    let described = sluice_aws::sdk::sfn::Client::new(&sdk)
+    let described = aws_sdk_sfn::Client::new(&sdk)
         .describe_execution()
         .execution_arn(&arn)
         .send()
@@ -662,7 +662,7 @@ async fn watch_follows_a_deployment_until_an_abort_rolls_it_back() {
 async fn watch_explains_an_execution_that_failed_before_writing_a_record() {
     let world = MotoWorld::start().await;
     let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
-    let sfn = sluice_aws::sdk::sfn::Client::new(&sdk);
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
     let definition = json!({"StartAt": "Validate", "States": {"Validate": {"Type": "Fail",
         "Error": "Sluice.Invalid", "Cause": "hostedZoneId: hosted zone ZX does not exist"}}});
     let machine = sluice_aws::provision::create_state_machine(

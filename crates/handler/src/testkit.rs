@@ -13,11 +13,13 @@ use sluice_core::{DeploymentSpec, WeightPair};
 use sluice_emulator::{Moto, unique_name};
 
 use crate::config::Config;
-use crate::ports::{AwsPorts, Ports};
+use crate::ports::{HandlerPorts, Ports};
 
 pub struct MotoWorld {
     pub moto: Moto,
-    pub ports: AwsPorts,
+    pub ports: HandlerPorts,
+    /// The SDK configuration pointing at the moto, for the world's own SDK calls.
+    pub sdk: sluice_aws::SdkConfig,
     pub service: String,
     pub alarm: String,
     pub topic_arn: String,
@@ -51,18 +53,17 @@ impl MotoWorld {
             },
             history_ttl: None,
         };
-        let bare = AwsPorts::new(config.clone(), &sdk);
-        provision::create_table(bare.store().0.client(), &table)
+        provision::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
             .await
             .unwrap();
-        let zone = provision::create_hosted_zone(bare.router().client(), &domain)
+        let zone = provision::create_hosted_zone(&aws_sdk_route53::Client::new(&sdk), &domain)
             .await
             .unwrap();
-        let sns = sluice_aws::sdk::sns::Client::new(&sdk);
+        let sns = aws_sdk_sns::Client::new(&sdk);
         let topic_arn = provision::create_topic(&sns, &unique_name("notify"))
             .await
             .unwrap();
-        let ports = AwsPorts::new(
+        let ports = HandlerPorts::new(
             Config {
                 notifications_topic_arn: Some(topic_arn.clone()),
                 ..config
@@ -97,7 +98,7 @@ impl MotoWorld {
             .await
             .unwrap();
         provision::put_alarm(
-            ports.metrics().client(),
+            &aws_sdk_cloudwatch::Client::new(&sdk),
             &AlarmDefinition {
                 name: alarm.clone(),
                 metric: serde_json::from_value(metric("Errors", &service, "green")).unwrap(),
@@ -113,6 +114,7 @@ impl MotoWorld {
         MotoWorld {
             moto,
             ports,
+            sdk,
             service,
             alarm,
             topic_arn,
@@ -146,9 +148,13 @@ impl MotoWorld {
             let sets: Vec<StatisticSet> = (0..seconds)
                 .map(|s| StatisticSet::count(from + chrono::Duration::seconds(s), value))
                 .collect();
-            provision::put_statistic_sets(self.ports.metrics().client(), &metric, &sets)
-                .await
-                .unwrap();
+            provision::put_statistic_sets(
+                &aws_sdk_cloudwatch::Client::new(&self.sdk),
+                &metric,
+                &sets,
+            )
+            .await
+            .unwrap();
         }
     }
 }

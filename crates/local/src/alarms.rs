@@ -9,10 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_cloudwatch as cw;
+use aws_sdk_sns as sns;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sluice_aws::sdk::cloudwatch as cw;
-use sluice_aws::sdk::sns;
 use sluice_core::ports::AlarmState;
 use sluice_emulator::ACCOUNT_ID;
 

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 use sluice_aws::provision::{self, AlarmDefinition};
-use sluice_aws::{DynamoDbStore, Route53Router, SdkConfig};
+use sluice_aws::{Route53Router, SdkConfig};
 use sluice_core::WeightPair;
 use sluice_core::metrics::{Side, Statistic};
 use sluice_core::ports::RecordSet;
@@ -144,11 +144,11 @@ pub async fn provision(
     alarm: AlarmSettings,
     definition: &str,
 ) -> Result<LocalEnvironment> {
-    let store = DynamoDbStore::from_conf(sdk, names.table.clone());
-    provision::create_table(store.client(), &names.table).await?;
+    provision::create_table(&aws_sdk_dynamodb::Client::new(sdk), &names.table).await?;
 
     let router = Route53Router::from_conf(sdk);
-    let hosted_zone_id = provision::create_hosted_zone(router.client(), &names.domain).await?;
+    let hosted_zone_id =
+        provision::create_hosted_zone(&aws_sdk_route53::Client::new(sdk), &names.domain).await?;
     let records = RecordSet {
         hosted_zone_id: hosted_zone_id.clone(),
         name: names.record_name.clone(),
@@ -165,11 +165,11 @@ pub async fn provision(
     };
     provision::create_weighted_records(&router, &records, WeightPair::ALL_BLUE).await?;
 
-    let sns = sluice_aws::sdk::sns::Client::new(sdk);
+    let sns = aws_sdk_sns::Client::new(sdk);
     let notifications_topic_arn = provision::create_topic(&sns, &names.notifications_topic).await?;
     let alarm_topic_arn = provision::create_topic(&sns, &names.alarm_topic).await?;
 
-    let cloudwatch = sluice_aws::sdk::cloudwatch::Client::new(sdk);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(sdk);
     provision::put_alarm(
         &cloudwatch,
         &AlarmDefinition {
@@ -184,7 +184,7 @@ pub async fn provision(
     )
     .await?;
 
-    let sfn = sluice_aws::sdk::sfn::Client::new(sdk);
+    let sfn = aws_sdk_sfn::Client::new(sdk);
     let state_machine_arn = provision::create_state_machine(
         &sfn,
         &names.state_machine,

@@ -91,7 +91,13 @@ pub enum LocalError {
     Router(#[from] sluice_core::ports::RouterError),
 
     #[error("DynamoDB: {0}")]
-    Store(#[from] sluice_core::ports::StoreError),
+    Deployments(#[from] sluice_core::ports::DeploymentsError),
+
+    #[error("DynamoDB: {0}")]
+    Locks(#[from] sluice_core::ports::LockError),
+
+    #[error("DynamoDB: {0}")]
+    Configs(#[from] sluice_core::ports::ServiceConfigError),
 
     #[error("Step Functions: {0}")]
     Orchestrator(#[from] sluice_core::ports::OrchestratorError),
@@ -128,7 +134,7 @@ pub(crate) fn aws_error(
     LocalError::Aws {
         operation,
         what: what.into(),
-        message: sluice_aws::sdk::sfn::error::DisplayErrorContext(error).to_string(),
+        message: aws_sdk_sfn::error::DisplayErrorContext(error).to_string(),
     }
 }
 

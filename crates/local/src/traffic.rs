@@ -8,9 +8,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_cloudwatch as cw;
 use chrono::{DateTime, Utc};
 use sluice_aws::Route53Router;
-use sluice_aws::sdk::cloudwatch as cw;
 use sluice_core::WeightPair;
 use sluice_core::metrics::{MetricRef, Side};
 use sluice_core::ports::{RecordSet, TrafficRouter};

@@ -165,7 +165,7 @@ fn print_environment(runner: &LocalRunner, out: &mut impl Write) -> Result<(), s
 mod tests {
     use serde_json::json;
     use sluice_core::fakes::{MemoryRouter, MemoryStore};
-    use sluice_core::ports::{DeploymentStore, RecordSet};
+    use sluice_core::ports::{RecordSet, ServiceConfigs};
     use sluice_core::spec::{RecordType, Target};
     use sluice_core::workflow::check_request;
 

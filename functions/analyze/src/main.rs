@@ -33,7 +33,7 @@ mod tests {
     use serde_json::json;
     use sluice_core::deployment::EventKind;
     use sluice_core::metrics::MetricRef;
-    use sluice_core::ports::DeploymentStore;
+    use sluice_core::ports::Deployments;
     use sluice_core::{Deployment, Verdict};
     use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};
     use sluice_handler::steps::{live_at, shifted, synced, until_due, validated};

@@ -12,13 +12,13 @@
 use aws_lambda_events::sns::SnsEvent;
 use serde_json::Value;
 use sluice_core::workflow::{AlarmNotification, Takeover, TakeoverOutcome};
-use sluice_handler::{AwsPorts, HandlerError, Ports, parse_event};
+use sluice_handler::{Configured, HandlerError, HandlerPorts, Ports, parse_event};
 use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     sluice_handler::init_logs();
-    let ports = AwsPorts::from_env().await?;
+    let ports = HandlerPorts::from_env().await?;
     ports.config().require_state_machine()?;
     sluice_handler::serve(ports, handle).await
 }
@@ -51,7 +51,7 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Vec<TakeoverOutcome>
 mod tests {
     use super::*;
     use serde_json::json;
-    use sluice_core::ports::{DeploymentStore, RecordSet};
+    use sluice_core::ports::{Deployments, RecordSet, ServiceLocks};
     use sluice_core::workflow::ErrorName;
     use sluice_core::{Controller, Status, WeightPair};
     use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};

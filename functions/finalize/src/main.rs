@@ -32,7 +32,7 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError
 mod tests {
     use super::*;
     use serde_json::json;
-    use sluice_core::ports::{DeploymentStore, RecordSet, TrafficRouter};
+    use sluice_core::ports::{Deployments, RecordSet, ServiceLocks, TrafficRouter};
     use sluice_core::workflow::ErrorName;
     use sluice_core::{Status, WeightPair};
     use sluice_handler::memory::{sample_event, sample_world};

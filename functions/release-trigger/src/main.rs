@@ -17,7 +17,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sluice_core::release::{Incoming, IncomingError, from_eventbridge, from_github};
 use sluice_core::workflow::{ErrorName, TriggerOutcome, trigger_release};
-use sluice_handler::{AwsPorts, HandlerError, Ports};
+use sluice_handler::{Configured, HandlerError, HandlerPorts, Ports};
 
 /// The secret GitHub signs webhooks with; empty when none is configured (then every webhook is
 /// refused).
@@ -27,7 +27,7 @@ struct WebhookSecret(Vec<u8>);
 async fn main() -> Result<(), lambda_runtime::Error> {
     sluice_handler::init_logs();
     let sdk = sluice_aws::config::load().await;
-    let ports = AwsPorts::new(sluice_handler::Config::from_env()?, &sdk);
+    let ports = HandlerPorts::new(sluice_handler::Config::from_env()?, &sdk);
     ports.config().require_state_machine()?;
     let secret = match (
         std::env::var("SLUICE_WEBHOOK_SECRET"),
@@ -160,7 +160,7 @@ fn http(status: u16, body: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_core::ports::{DeploymentStore, ExecutionStatus, Orchestrator};
+    use sluice_core::ports::{ExecutionStatus, Orchestrator, ServiceConfigs};
     use sluice_handler::memory::{MemoryPorts, sample_event};
     use sluice_handler::testkit::MotoWorld;
 
@@ -272,7 +272,7 @@ mod tests {
      {
         let world = MotoWorld::start().await;
         let p = &world.ports;
-        let sfn = sluice_aws::sdk::sfn::Client::new(
+        let sfn = aws_sdk_sfn::Client::new(
             &sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await,
         );
         let definition = json!({"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 60, "End": true}}}).to_string();
@@ -287,7 +287,7 @@ mod tests {
         let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
         let mut config = p.config().clone();
         config.state_machine_arn = Some(machine.clone());
-        let ports = AwsPorts::new(config, &sdk);
+        let ports = HandlerPorts::new(config, &sdk);
         let mut defaults = world.request.clone();
         defaults.as_object_mut().unwrap().remove("version");
         defaults["release"] = json!({"repositories": [format!("{}-repo", world.service)]});

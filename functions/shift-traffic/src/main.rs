@@ -31,7 +31,7 @@ mod tests {
     use serde_json::json;
     use sluice_core::WeightPair;
     use sluice_core::deployment::{Controller, Status};
-    use sluice_core::ports::{DeploymentStore, RecordSet};
+    use sluice_core::ports::{Deployments, RecordSet};
     use sluice_core::workflow::ErrorName;
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::validated;

@@ -35,7 +35,7 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError
 mod tests {
     use super::*;
     use serde_json::json;
-    use sluice_core::ports::DeploymentStore;
+    use sluice_core::ports::{Deployments, ServiceConfigs, ServiceLocks};
     use sluice_core::workflow::ErrorName;
     use sluice_core::{DeploymentSpec, Status};
     use sluice_handler::memory::{MemoryPorts, sample_event};

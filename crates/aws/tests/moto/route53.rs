@@ -12,13 +12,14 @@ use crate::fixtures::records;
 async fn weights_set_in_one_change_are_read_back_from_route53() {
     let aws = aws().await;
     let router = Route53Router::from_conf(&aws.config);
+    let client = aws_sdk_route53::Client::new(&aws.config);
     let domain = format!("{}.example.com", unique_name("zone"));
-    let zone = provision::create_hosted_zone(router.client(), &domain)
+    let zone = provision::create_hosted_zone(&client, &domain)
         .await
         .unwrap();
     assert!(!zone.starts_with("/hostedzone/"), "{zone}");
     assert_eq!(
-        provision::create_hosted_zone(router.client(), &domain)
+        provision::create_hosted_zone(&client, &domain)
             .await
             .unwrap(),
         zone,
@@ -91,8 +92,9 @@ async fn weights_set_in_one_change_are_read_back_from_route53() {
 async fn alias_records_are_written_and_read_back() {
     let aws = aws().await;
     let router = Route53Router::from_conf(&aws.config);
+    let client = aws_sdk_route53::Client::new(&aws.config);
     let domain = format!("{}.example.com", unique_name("alias"));
-    let zone = provision::create_hosted_zone(router.client(), &domain)
+    let zone = provision::create_hosted_zone(&client, &domain)
         .await
         .unwrap();
     let mut set = records(&zone, &format!("app.{domain}."));
@@ -118,8 +120,9 @@ async fn alias_records_are_written_and_read_back() {
 async fn a_record_set_without_records_reads_as_empty_and_a_missing_zone_is_not_found() {
     let aws = aws().await;
     let router = Route53Router::from_conf(&aws.config);
+    let client = aws_sdk_route53::Client::new(&aws.config);
     let domain = format!("{}.example.com", unique_name("empty"));
-    let zone = provision::create_hosted_zone(router.client(), &domain)
+    let zone = provision::create_hosted_zone(&client, &domain)
         .await
         .unwrap();
 

@@ -6,47 +6,34 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sluice_cli::backend::{AwsBackend, Backend, Settings};
+use sluice_cli::backend::{AwsPorts, Settings};
 use sluice_core::Deployment;
-use sluice_core::fakes::{
-    ManualClock, MemoryMetrics, MemoryNotifier, MemoryOrchestrator, MemoryRouter, MemoryStore,
-};
+use sluice_core::fakes::{MemoryMetrics, MemoryOrchestrator};
 use sluice_core::metrics::MetricRef;
-use sluice_core::ports::{Clock, DeploymentStore};
+use sluice_core::ports::{Clock, Deployments};
 use sluice_core::workflow::{
     ApprovalRequest, Cursor, RollbackRequest, SyncLimits, ValidateRequest, analyze_step,
     await_approval, check_sync, finalize, roll_back, shift_traffic, validate_deployment,
 };
-use sluice_handler::Ports as HandlerPorts;
 use sluice_handler::memory::MemoryPorts;
 use sluice_handler::testkit::MotoWorld;
+use sluice_handler::{Configured, Ports as HandlerPorts};
 
-pub type MemoryBackend =
-    Backend<MemoryStore, MemoryRouter, MemoryOrchestrator, MemoryNotifier, ManualClock>;
-
-/// The CLI's ports over an in-memory world.
-pub fn memory_backend(ports: &MemoryPorts) -> MemoryBackend {
-    Backend {
-        store: ports.store.clone(),
-        router: ports.router.clone(),
-        orchestrator: ports.orchestrator.clone(),
-        notifier: ports.notifier.clone(),
-        clock: ports.clock.clone(),
-        state_machine_arn: Some(MemoryOrchestrator::MACHINE.into()),
-        sfn: None,
-        locks: None,
-    }
+/// The CLI's ports over an in-memory world: the same bundle, sharing its state.
+pub fn memory_backend(ports: &MemoryPorts) -> MemoryPorts {
+    ports.clone()
 }
 
 /// The CLI's real ports, pointed at the world's moto and table.
-pub async fn moto_backend(world: &MotoWorld, state_machine_arn: Option<String>) -> AwsBackend {
+pub async fn moto_backend(world: &MotoWorld, state_machine_arn: Option<String>) -> AwsPorts {
     let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
-    AwsBackend::new(
+    AwsPorts::new(
         &sdk,
         &Settings {
             table: world.ports.config().table.clone(),
             state_machine_arn,
             notifications_topic_arn: Some(world.topic_arn.clone()),
+            history_ttl: None,
         },
     )
 }
@@ -329,7 +316,7 @@ pub async fn moto_deployment(world: &MotoWorld) -> Deployment {
 /// has a real execution and a real token to answer. Returns its ARN.
 pub async fn gate_machine(world: &MotoWorld) -> String {
     let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
-    let sfn = sluice_aws::sdk::sfn::Client::new(&sdk);
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
     let definition = json!({
         "StartAt": "Gate",
         "States": {
@@ -358,7 +345,7 @@ pub async fn gate_machine(world: &MotoWorld) -> String {
 /// the execution's history, where the task's parameters carry it).
 pub async fn gate_execution(world: &MotoWorld, machine: &str, name: &str) -> (String, String) {
     let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
-    let sfn = sluice_aws::sdk::sfn::Client::new(&sdk);
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
     let started = sfn
         .start_execution()
         .state_machine_arn(machine)
@@ -402,7 +389,7 @@ pub async fn gate_execution(world: &MotoWorld, machine: &str, name: &str) -> (St
 /// An execution on moto that just waits an hour: something running to stop.
 pub async fn waiting_execution(world: &MotoWorld, name: &str) -> (String, String) {
     let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
-    let sfn = sluice_aws::sdk::sfn::Client::new(&sdk);
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
     let definition = json!({
         "StartAt": "Hold",
         "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": true}}
@@ -429,7 +416,7 @@ pub async fn waiting_execution(world: &MotoWorld, name: &str) -> (String, String
 /// An execution's status on moto, e.g. `RUNNING`, `ABORTED`, `SUCCEEDED`, and its output.
 pub async fn execution(world: &MotoWorld, arn: &str) -> (String, Option<Value>) {
     let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
-    let sfn = sluice_aws::sdk::sfn::Client::new(&sdk);
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
     let described = sfn
         .describe_execution()
         .execution_arn(arn)

@@ -7,13 +7,13 @@ use crate::analysis::{
 };
 use crate::deployment::{AnalysisMark, EventKind, Status};
 use crate::metrics::TimeWindow;
-use crate::ports::{Clock, DeploymentStore, MetricSource};
+use crate::ports::{Clock, Deployments, MetricSource};
 
 /// Judges the step over its live window (from the moment it went live until now), stores the
 /// analysis with every value, threshold and sample count, and returns the decision for the
 /// state machine to route on. A retry of an analysis already stored returns its decision.
 pub async fn analyze_step(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     metrics: &impl MetricSource,
     clock: &impl Clock,
     cursor: Cursor,

@@ -7,8 +7,8 @@ use super::rollback::complete_rollback;
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status, TrafficState};
 use crate::plan::WeightPair;
 use crate::ports::{
-    Clock, DeploymentKey, DeploymentStore, Notifier, Orchestrator, RecordSet, StoreError,
-    TrafficRouter,
+    Clock, DeploymentKey, Deployments, DeploymentsError, Notifier, Orchestrator, RecordSet,
+    ServiceLocks, TrafficRouter,
 };
 
 /// A CloudWatch alarm's state change, as its SNS notification carries it.
@@ -76,7 +76,7 @@ const TAKEOVER_ATTEMPTS: usize = 10;
 
 impl<S, R, O, N, C> Takeover<'_, S, R, O, N, C>
 where
-    S: DeploymentStore,
+    S: Deployments + ServiceLocks,
     R: TrafficRouter,
     O: Orchestrator,
     N: Notifier,
@@ -181,7 +181,7 @@ where
                 deployment: id,
                 to_traffic_ms,
             }),
-            Err(WorkflowError::Store(StoreError::RevisionConflict { .. }))
+            Err(WorkflowError::Deployments(DeploymentsError::RevisionConflict { .. }))
             | Err(WorkflowError::Fenced { .. }) => {
                 // A concurrent run of the same takeover recorded it first.
                 let current = load(self.store, key).await?;
@@ -307,7 +307,9 @@ where
                 })?;
             match self.store.save(&deployment, &written).await {
                 Ok(()) => return Ok(Fence::Held(Box::new(deployment), waiting_token)),
-                Err(StoreError::RevisionConflict { .. }) if attempt + 1 < TAKEOVER_ATTEMPTS => {
+                Err(DeploymentsError::RevisionConflict { .. })
+                    if attempt + 1 < TAKEOVER_ATTEMPTS =>
+                {
                     deployment = load(self.store, key).await?;
                 }
                 Err(other) => return Err(other.into()),

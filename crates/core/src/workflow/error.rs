@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::deployment::{DeploymentId, Status};
-use crate::ports::{MetricError, OrchestratorError, RouterError, StoreError};
+use crate::ports::{
+    DeploymentsError, LockError, MetricError, OrchestratorError, RouterError, ServiceConfigError,
+    TriggerLedgerError,
+};
 use crate::spec::SpecErrors;
 
 /// Every `Sluice.*` error name of the contract with the state machine: what a failed task
@@ -104,7 +107,13 @@ pub enum WorkflowError {
     #[error("{0}")]
     Metrics(#[from] MetricError),
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Configs(#[from] ServiceConfigError),
+    #[error("{0}")]
+    Locks(#[from] LockError),
+    #[error("{0}")]
+    Deployments(#[from] DeploymentsError),
+    #[error("{0}")]
+    Triggers(#[from] TriggerLedgerError),
     #[error("{0}")]
     Orchestrator(#[from] OrchestratorError),
     #[error("deployment {id}: {message}")]
@@ -122,14 +131,22 @@ impl WorkflowError {
             WorkflowError::SyncTimeout { .. } => ErrorName::SyncTimeout,
             WorkflowError::Router(e) if e.is_retryable() => ErrorName::Retryable,
             WorkflowError::Metrics(e) if e.is_retryable() => ErrorName::Retryable,
-            WorkflowError::Store(e) if e.is_retryable() => ErrorName::Retryable,
+            WorkflowError::Configs(e) if e.is_retryable() => ErrorName::Retryable,
+            WorkflowError::Locks(e) if e.is_retryable() => ErrorName::Retryable,
+            WorkflowError::Deployments(e) if e.is_retryable() => ErrorName::Retryable,
+            WorkflowError::Triggers(e) if e.is_retryable() => ErrorName::Retryable,
             WorkflowError::Orchestrator(e) if e.is_retryable() => ErrorName::Retryable,
             // A revision conflict is a race another try resolves (or turns into Fenced).
-            WorkflowError::Store(StoreError::RevisionConflict { .. }) => ErrorName::Retryable,
+            WorkflowError::Deployments(DeploymentsError::RevisionConflict { .. }) => {
+                ErrorName::Retryable
+            }
             WorkflowError::Router(RouterError::ZoneNotFound { .. }) => ErrorName::Invalid,
             WorkflowError::Router(_)
             | WorkflowError::Metrics(_)
-            | WorkflowError::Store(_)
+            | WorkflowError::Configs(_)
+            | WorkflowError::Locks(_)
+            | WorkflowError::Deployments(_)
+            | WorkflowError::Triggers(_)
             | WorkflowError::Orchestrator(_)
             | WorkflowError::Internal { .. } => ErrorName::Internal,
         }

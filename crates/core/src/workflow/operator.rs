@@ -9,7 +9,7 @@ use super::error::WorkflowError;
 use super::record::{ensure_driven, fenced, load, notify, save_driven};
 use crate::analysis::Decision;
 use crate::deployment::{Deployment, EventKind, Status};
-use crate::ports::{Clock, DeploymentKey, DeploymentStore, Notifier, Orchestrator, StoreError};
+use crate::ports::{Clock, DeploymentKey, Deployments, DeploymentsError, Notifier, Orchestrator};
 
 /// What an operator request did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub enum OperatorOutcome {
 
 /// Records a request on a running deployment (one conditional write, retried on a race).
 async fn record_request(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     clock: &impl Clock,
     key: &DeploymentKey,
     who: &str,
@@ -52,7 +52,7 @@ async fn record_request(
             .map_err(|_| fenced(&deployment))?;
         match store.save(&deployment, &event).await {
             Ok(()) => return Ok(OperatorOutcome::Requested),
-            Err(StoreError::RevisionConflict { .. }) => continue,
+            Err(DeploymentsError::RevisionConflict { .. }) => continue,
             Err(other) => return Err(other.into()),
         }
     }
@@ -64,7 +64,7 @@ async fn record_request(
 
 /// Holds the deployment at its next step boundary, until `resume`.
 pub async fn request_pause(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     clock: &impl Clock,
     key: &DeploymentKey,
     who: &str,
@@ -79,7 +79,7 @@ pub async fn request_pause(
 
 /// Skips the remaining steps once the current analysis passes.
 pub async fn request_promotion(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     clock: &impl Clock,
     key: &DeploymentKey,
     who: &str,
@@ -96,7 +96,7 @@ pub async fn request_promotion(
 /// whose spec says pause) carry on: with the decision that was held back, or as if the step
 /// had passed. A pause not yet reached is simply withdrawn.
 pub async fn approve(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     orchestrator: &impl Orchestrator,
     notifier: &impl Notifier,
     clock: &impl Clock,

@@ -5,12 +5,12 @@ use super::error::WorkflowError;
 use crate::deployment::{Deployment, DeploymentId, HistoryEvent};
 use crate::plan::Step;
 use crate::ports::{
-    DeploymentKey, DeploymentStore, Notification, Notifier, NotifyError, StoreError,
+    DeploymentKey, Deployments, DeploymentsError, Notification, Notifier, NotifyError,
 };
 
 /// Reads the deployment a cursor points at, failing with `NotFound` when it does not exist.
 pub(super) async fn load(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     key: &DeploymentKey,
 ) -> Result<Deployment, WorkflowError> {
     store
@@ -56,13 +56,13 @@ pub(super) fn fenced(deployment: &Deployment) -> WorkflowError {
 /// read again: if someone took the deployment over the answer is `Fenced`, otherwise the
 /// conflict is returned for the state machine to retry.
 pub(super) async fn save_driven(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     deployment: &Deployment,
     event: &HistoryEvent,
 ) -> Result<(), WorkflowError> {
     match store.save(deployment, event).await {
         Ok(()) => Ok(()),
-        Err(conflict @ StoreError::RevisionConflict { .. }) => {
+        Err(conflict @ DeploymentsError::RevisionConflict { .. }) => {
             let current = load(store, &DeploymentKey::of(deployment)).await?;
             ensure_driven(&current)?;
             Err(conflict.into())

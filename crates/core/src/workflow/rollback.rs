@@ -7,7 +7,9 @@ use super::error::WorkflowError;
 use super::record::{fenced, load, notify, save_driven};
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status};
 use crate::plan::WeightPair;
-use crate::ports::{ChangeId, Clock, DeploymentStore, Notifier, RecordSet, TrafficRouter};
+use crate::ports::{
+    ChangeId, Clock, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter,
+};
 
 /// What Rollback receives: the cursor and, when a step failed, the error the state machine
 /// caught.
@@ -63,7 +65,7 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 /// deployment rolled back with its reason, releases the lock and notifies. Running it again
 /// on a rolled-back deployment changes nothing.
 pub async fn roll_back(
-    store: &impl DeploymentStore,
+    store: &(impl Deployments + ServiceLocks),
     router: &impl TrafficRouter,
     notifier: &impl Notifier,
     clock: &impl Clock,
@@ -151,7 +153,7 @@ async fn return_to_blue(
 /// Records the end of a rollback, releases the service's lock and notifies. Shared by the
 /// state machine's rollback and the emergency path.
 pub(crate) async fn complete_rollback(
-    store: &impl DeploymentStore,
+    store: &(impl Deployments + ServiceLocks),
     notifier: &impl Notifier,
     clock: &impl Clock,
     deployment: &mut Deployment,

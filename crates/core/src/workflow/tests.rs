@@ -6,7 +6,10 @@ use crate::deployment::{Controller, EventKind, Status};
 use crate::fakes::*;
 use crate::metrics::MetricRef;
 use crate::plan::WeightPair;
-use crate::ports::{AlarmState, Clock, DeploymentStore, RecordSet, RouterError, StoreError};
+use crate::ports::{
+    AlarmState, Clock, Deployments, RecordSet, RouterError, ServiceConfigs, StorageFailure,
+    TriggerLedger,
+};
 use crate::spec::DeploymentSpec;
 
 const ZONE: &str = "Z0123456789ABC";
@@ -717,7 +720,7 @@ async fn a_store_outage_is_retryable_and_a_notification_outage_is_not_an_error()
     let w = World::new();
     w.notifier.break_topic();
     let cursor = w.validate(request()).await.unwrap();
-    w.store.fail_next(StoreError::Unavailable {
+    w.store.fail_next(StorageFailure::Unavailable {
         operation: "GetItem",
         what: "x".into(),
         message: "503".into(),

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sluice_core::ports::{DeploymentStore, ServiceLock, TrafficRouter, WeightedRecords};
+use sluice_core::ports::{
+    Deployments, ServiceConfigs, ServiceLock, ServiceLocks, TrafficRouter, WeightedRecords,
+};
 use sluice_core::{Deployment, DeploymentId, HistoryEvent, WeightPair};
 
 use super::LocalRunner;
@@ -14,7 +16,7 @@ use crate::execution::{Execution, read_execution};
 impl LocalRunner {
     /// The execution and its history as they are now.
     pub async fn execution(&self, execution_arn: &str) -> Result<Execution> {
-        read_execution(self.sfn(), execution_arn).await
+        read_execution(&self.sfn(), execution_arn).await
     }
 
     /// Polls the execution until it is no longer RUNNING.
@@ -93,34 +95,27 @@ impl LocalRunner {
     /// returns them: (name, status).
     pub async fn executions(&self) -> Result<Vec<(String, String)>> {
         let arn = &self.environment.state_machine_arn;
-        let mut executions = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let page = self
-                .sfn()
-                .list_executions()
-                .state_machine_arn(arn)
-                .set_next_token(next_token.clone())
-                .send()
-                .await
-                .map_err(|e| aws_error("ListExecutions", arn.clone(), &e))?;
-            executions.extend(
-                page.executions()
-                    .iter()
-                    .map(|e| (e.name().to_string(), e.status().as_str().to_string())),
-            );
-            next_token = page.next_token().map(str::to_string);
-            if next_token.is_none() {
-                return Ok(executions);
-            }
-        }
+        let executions = self
+            .sfn()
+            .list_executions()
+            .state_machine_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("ListExecutions", arn.clone(), &e))?;
+        Ok(executions
+            .iter()
+            .map(|e| (e.name().to_string(), e.status().as_str().to_string()))
+            .collect())
     }
 
     /// The (`PK`, `SK`) of every item in the table, sorted: what a test asserts "nothing was
     /// written" or "one key was written" against.
     pub async fn table_keys(&self) -> Result<Vec<(String, String)>> {
         use sluice_aws::dynamodb::keys::{PK, SK};
-        use sluice_aws::sdk::dynamodb::types::AttributeValue;
+        use aws_sdk_dynamodb::types::AttributeValue;
         let table = &self.environment.names.table;
         let text = |item: &std::collections::HashMap<String, AttributeValue>, key: &str| {
             item.get(key)
@@ -128,27 +123,21 @@ impl LocalRunner {
                 .cloned()
                 .unwrap_or_default()
         };
-        let mut keys = Vec::new();
-        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .store
-                .client()
-                .scan()
-                .table_name(table)
-                .projection_expression("#pk, #sk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .set_exclusive_start_key(start.clone())
-                .send()
-                .await
-                .map_err(|e| aws_error("Scan", format!("table {table}"), &e))?;
-            keys.extend(page.items().iter().map(|i| (text(i, PK), text(i, SK))));
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                keys.sort();
-                return Ok(keys);
-            }
-        }
+        let items = aws_sdk_dynamodb::Client::new(&self.sdk)
+            .scan()
+            .table_name(table)
+            .projection_expression("#pk, #sk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("Scan", format!("table {table}"), &e))?;
+        let mut keys: Vec<(String, String)> =
+            items.iter().map(|i| (text(i, PK), text(i, SK))).collect();
+        keys.sort();
+        Ok(keys)
     }
 }

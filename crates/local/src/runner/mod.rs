@@ -310,7 +310,7 @@ impl LocalRunner {
             .unwrap_or_default();
         for arn in arns {
             if let Err(error) = self.sns().unsubscribe().subscription_arn(&arn).send().await {
-                tracing::warn!(subscription = %arn, error = %sluice_aws::sdk::sns::error::DisplayErrorContext(&error), "could not unsubscribe");
+                tracing::warn!(subscription = %arn, error = %aws_sdk_sns::error::DisplayErrorContext(&error), "could not unsubscribe");
             }
         }
         drop(self);
@@ -376,12 +376,12 @@ impl LocalRunner {
         &self.route53
     }
 
-    pub fn sfn(&self) -> &sluice_aws::sdk::sfn::Client {
-        self.orchestrator.client()
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.sdk)
     }
 
-    fn sns(&self) -> sluice_aws::sdk::sns::Client {
-        sluice_aws::sdk::sns::Client::new(&self.sdk)
+    fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk)
     }
 
     /// The traffic simulator, to change how blue and green behave.
