@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use common::*;
 use serde_json::Value;
 use sluice_emulator::unique_name;
-use sluice_handler::Ports as _;
+use sluice_handler::Configured as _;
 use sluice_handler::testkit::MotoWorld;
 
 /// Runs the binary against the world's moto with stdout and stderr to pipes.
