@@ -11,14 +11,13 @@
 //! - [`SfnOrchestrator`]: [`Orchestrator`](sluice_core::ports::Orchestrator) on Step
 //!   Functions;
 //!
-//! and [`config`] builds the one `SdkConfig` they are made from. [`provision`] creates the
-//! resources for tests, the local runner and the demo.
+//! and [`config`] builds the one `SdkConfig` they are made from. What sluice runs on is
+//! created by the SAM template in AWS and by `sluice-testkit` (provision) locally.
 
 pub mod cloudwatch;
 pub mod config;
 pub mod dynamodb;
 mod failure;
-pub mod provision;
 pub mod route53;
 pub mod sfn;
 pub mod sns;

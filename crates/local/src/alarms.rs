@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sluice_aws::sdk::cloudwatch as cw;
 use sluice_aws::sdk::sns;
 use sluice_core::ports::AlarmState;
-use sluice_emulator::ACCOUNT_ID;
+use sluice_testkit::moto::ACCOUNT_ID;
 
 use crate::error::{Result, aws_error};
 

@@ -15,7 +15,7 @@ use sluice_core::ports::{
     AlarmState, DeploymentStore, Orchestrator, ServiceLock, TrafficRouter, WeightedRecords,
 };
 use sluice_core::{Deployment, DeploymentId, HistoryEvent, WeightPair};
-use sluice_emulator::{Moto, MotoOptions};
+use sluice_testkit::moto::{Moto, MotoOptions};
 use tracing::Dispatch;
 use tracing::instrument::WithSubscriber;
 
@@ -295,7 +295,7 @@ impl LocalRunner {
         env.extend(options.function_env.clone());
 
         let step = Instant::now();
-        let lambda_port = sluice_emulator::free_loopback_port()?;
+        let lambda_port = sluice_testkit::moto::free_loopback_port()?;
         let cargo_lambda =
             CargoLambda::start(&workspace.venv()?, workspace.root(), &run_dir, lambda_port).await?;
         let function_processes = FunctionProcesses::start(

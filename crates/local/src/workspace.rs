@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use sluice_emulator::{ACCOUNT_ID, REGION};
+use sluice_testkit::moto::{ACCOUNT_ID, REGION};
 
 use crate::error::{LocalError, Result, log_tail};
 
@@ -49,7 +49,7 @@ impl Workspace {
     /// The workspace this crate belongs to.
     pub fn locate() -> Result<Workspace> {
         Ok(Workspace {
-            root: sluice_emulator::workspace_root()?,
+            root: sluice_testkit::moto::workspace_root()?,
         })
     }
 
@@ -63,8 +63,8 @@ impl Workspace {
 
     /// `<root>/.venv` unless `SLUICE_VENV` names another one.
     pub fn venv(&self) -> Result<PathBuf> {
-        if std::env::var_os(sluice_emulator::VENV_ENV).is_some_and(|v| !v.is_empty()) {
-            return Ok(sluice_emulator::resolve_venv(None)?);
+        if std::env::var_os(sluice_testkit::moto::VENV_ENV).is_some_and(|v| !v.is_empty()) {
+            return Ok(sluice_testkit::moto::resolve_venv(None)?);
         }
         Ok(self.root.join(".venv"))
     }

@@ -35,7 +35,7 @@ mod tests {
     use sluice_core::ports::{Clock, DeploymentStore};
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::{shifted, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     async fn shifted_sample() -> (sluice_handler::memory::MemoryPorts, Value) {
         let (ports, cursor) = sample_world().await;
