@@ -14,14 +14,14 @@
 //!
 //! [`AwsPorts`] bundles them all ([`Ports`](sluice_core::ports::Ports)), built from the one
 //! `SdkConfig` [`config`] loads and the [`Settings`] naming the table, topic and state
-//! machine. [`provision`] creates the resources for tests, the local runner and the demo.
+//! machine. What sluice runs on is created by the SAM template in AWS and by `sluice-testkit`
+//! (provision) locally.
 
 pub mod cloudwatch;
 pub mod config;
 pub mod dynamodb;
 mod failure;
 mod ports;
-pub mod provision;
 pub mod route53;
 pub mod sfn;
 pub mod sns;

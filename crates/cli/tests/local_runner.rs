@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::sluice;
 use serde_json::{Value, json};
@@ -18,6 +18,7 @@ use sluice_cli::backend::{AwsPorts, Settings};
 use sluice_core::ports::{Deployments, TrafficRouter};
 use sluice_core::{Controller, Deployment, DeploymentId, Status, WeightPair};
 use sluice_local::{DeploymentRequest, LocalRunner, RunnerOptions, VersionProfile};
+use sluice_testkit::eventually;
 
 /// One runner at a time.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -91,20 +92,15 @@ impl Local {
 
     /// Waits until the deployment satisfies `ready`.
     async fn until(&self, id: &str, what: &str, ready: impl Fn(&Deployment) -> bool) -> Deployment {
-        let started = Instant::now();
-        loop {
-            if let Some(deployment) = self.deployment(id).await
-                && ready(&deployment)
-            {
-                return deployment;
+        eventually(Duration::from_secs(120), || async {
+            let deployment = self.deployment(id).await;
+            match deployment {
+                Some(deployment) if ready(&deployment) => Ok(deployment),
+                other => Err(other.map(|d| (d.status, d.step))),
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "deployment {id} never got {what}: {:?}",
-                self.deployment(id).await.map(|d| (d.status, d.step))
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("deployment {id} never got {what}: {e}"))
     }
 
     async fn weights(&self) -> WeightPair {

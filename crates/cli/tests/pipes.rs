@@ -10,9 +10,9 @@ use std::process::{Command, Output, Stdio};
 
 use common::*;
 use serde_json::Value;
-use sluice_emulator::unique_name;
 use sluice_handler::Configured as _;
-use sluice_handler::testkit::MotoWorld;
+use sluice_testkit::MotoWorld;
+use sluice_testkit::moto::unique_name;
 
 /// Runs the binary against the world's moto with stdout and stderr to pipes.
 fn sluice_binary(world: &MotoWorld, args: &[&str], envs: &[(&str, &str)]) -> Output {

@@ -10,10 +10,8 @@ mod logs;
 #[cfg(feature = "fakes")]
 pub mod memory;
 mod ports;
-#[cfg(any(feature = "fakes", feature = "testkit"))]
+#[cfg(feature = "fakes")]
 pub mod steps;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 pub use config::{Config, ConfigError};
 pub use emf::MeteredStore;

@@ -14,7 +14,7 @@ use aws_sdk_sns as sns;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sluice_core::ports::AlarmState;
-use sluice_emulator::ACCOUNT_ID;
+use sluice_testkit::moto::ACCOUNT_ID;
 
 use crate::error::{Result, aws_error};
 use crate::sync::locked;

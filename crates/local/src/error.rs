@@ -8,7 +8,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum LocalError {
     #[error("moto could not be started for the local runner: {0}")]
-    Moto(#[from] sluice_emulator::Error),
+    Moto(#[from] sluice_testkit::moto::Error),
 
     #[error(
         "cargo lambda is not installed at {binary}: run scripts/setup (it installs cargo-lambda into .venv)"
@@ -85,7 +85,7 @@ pub enum LocalError {
     },
 
     #[error(transparent)]
-    Provision(#[from] sluice_aws::provision::ProvisionError),
+    Provision(#[from] sluice_testkit::provision::ProvisionError),
 
     #[error("Route 53: {0}")]
     Router(#[from] sluice_core::ports::RouterError),

@@ -1,7 +1,7 @@
 //! How the runner names a function binary in AWS's terms: its local Lambda ARN, the binary a
 //! Lambda Invoke names, and its state machine substitution key.
 
-use sluice_emulator::{ACCOUNT_ID, REGION};
+use sluice_testkit::moto::{ACCOUNT_ID, REGION};
 
 /// The local ARN of a function binary:
 /// `arn:aws:lambda:us-east-1:123456789012:function:<binary>`.

@@ -63,8 +63,8 @@ impl Workspace {
 
     /// `<root>/.venv` unless `SLUICE_VENV` names another one.
     pub fn venv(&self) -> Result<PathBuf> {
-        if std::env::var_os(sluice_emulator::VENV_ENV).is_some_and(|v| !v.is_empty()) {
-            return Ok(sluice_emulator::resolve_venv(None)?);
+        if std::env::var_os(sluice_testkit::moto::VENV_ENV).is_some_and(|v| !v.is_empty()) {
+            return Ok(sluice_testkit::moto::resolve_venv(None)?);
         }
         Ok(self.root.join(".venv"))
     }

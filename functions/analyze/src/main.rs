@@ -37,7 +37,7 @@ mod tests {
     use sluice_core::{Deployment, Verdict};
     use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};
     use sluice_handler::steps::{live_at, shifted, synced, until_due, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     /// The sample deployment shifted and live, its analysis due; returns the analyze event.
     async fn live_sample() -> (MemoryPorts, Value) {

@@ -56,7 +56,7 @@ mod tests {
     use sluice_core::{Controller, Status, WeightPair};
     use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};
     use sluice_handler::steps::{shifted, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     fn sns(alarm: &str, state: &str) -> Value {
         let mut event = sample_event("emergency-rollback");

@@ -37,7 +37,7 @@ mod tests {
     use sluice_core::{Status, WeightPair};
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::{live_at, shifted, synced, until_due, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     #[tokio::test]
     async fn the_sample_event_is_refused_before_the_last_step_passed() {

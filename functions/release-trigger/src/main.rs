@@ -162,7 +162,7 @@ mod tests {
     use super::*;
     use sluice_core::ports::{ExecutionStatus, Orchestrator, ServiceConfigs};
     use sluice_handler::memory::{MemoryPorts, sample_event};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     const SAMPLE_SECRET: &[u8] = b"sample-webhook-secret";
 
@@ -272,32 +272,28 @@ mod tests {
      {
         let world = MotoWorld::start().await;
         let p = &world.ports;
-        let sfn = aws_sdk_sfn::Client::new(
-            &sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await,
-        );
         let definition = json!({"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 60, "End": true}}}).to_string();
-        let machine = sluice_aws::provision::create_state_machine(
-            &sfn,
-            &sluice_emulator::unique_name("release"),
-            &definition,
-            "arn:aws:iam::123456789012:role/sluice",
-        )
-        .await
-        .unwrap();
-        let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
+        let machine = world
+            .provisioner
+            .state_machine(
+                &sluice_testkit::unique_name("release"),
+                &definition,
+                "arn:aws:iam::123456789012:role/sluice",
+            )
+            .await
+            .unwrap();
         let mut config = p.config().clone();
         config.state_machine_arn = Some(machine.clone());
-        let ports = HandlerPorts::new(config, &sdk);
-        let mut defaults = world.request.clone();
-        defaults.as_object_mut().unwrap().remove("version");
-        defaults["release"] = json!({"repositories": [format!("{}-repo", world.service)]});
+        let ports = HandlerPorts::new(config, &world.sdk);
+        let defaults = MotoWorld::deployment("v2.0.0")
+            .service_config(&world, &[&format!("{}-repo", world.service)]);
         ports
             .store()
             .put_service_config(&world.service, &defaults)
             .await
             .unwrap();
         let mut event = sample_event("release-trigger-codecommit");
-        event["id"] = json!(sluice_emulator::unique_name("event"));
+        event["id"] = json!(sluice_testkit::unique_name("event"));
         event["detail"]["repositoryName"] = json!(format!("{}-repo", world.service));
         let mut arns = Vec::new();
         for _ in 0..20 {
@@ -311,7 +307,9 @@ mod tests {
         }
         arns.dedup();
         assert_eq!(arns.len(), 1);
-        let listed = sfn
+        let listed = world
+            .provisioner
+            .sfn()
             .list_executions()
             .state_machine_arn(&machine)
             .send()

@@ -38,7 +38,7 @@ mod tests {
     use sluice_core::{Status, WeightPair};
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::{shifted, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     #[tokio::test]
     async fn the_sample_event_rolls_back_with_the_caught_error_as_reason() {

@@ -35,7 +35,7 @@ mod tests {
     use sluice_core::workflow::ErrorName;
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::validated;
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     #[tokio::test]
     async fn the_sample_event_shifts_the_first_step() {

@@ -39,7 +39,7 @@ mod tests {
     use sluice_core::workflow::ErrorName;
     use sluice_core::{DeploymentSpec, Status};
     use sluice_handler::memory::{MemoryPorts, sample_event};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     fn sample_ports() -> MemoryPorts {
         let request = sample_event("manual-start");

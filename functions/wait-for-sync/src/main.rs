@@ -33,11 +33,11 @@ mod tests {
     use serde_json::json;
     use sluice_core::Status;
     use sluice_core::ports::{Clock, Deployments};
-    use sluice_handler::Ports;
     use sluice_core::workflow::ErrorName;
+    use sluice_handler::Ports;
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::{shifted, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     async fn shifted_sample() -> (sluice_handler::memory::MemoryPorts, Value) {
         let (ports, cursor) = sample_world().await;

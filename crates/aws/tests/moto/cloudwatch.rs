@@ -3,10 +3,10 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StateValue};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sluice_aws::CloudWatchMetrics;
-use sluice_aws::provision::{self, AlarmDefinition};
 use sluice_core::metrics::{Datapoint, MetricRef, SeriesQuery, Statistic, TimeWindow};
 use sluice_core::ports::{AlarmState, AlarmStates, MetricSource};
-use sluice_emulator::unique_name;
+use sluice_testkit::moto::unique_name;
+use sluice_testkit::provision::{self, AlarmDefinition};
 
 use crate::aws;
 

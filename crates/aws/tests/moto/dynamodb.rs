@@ -2,12 +2,13 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
-use sluice_aws::{DynamoDbStore, provision};
+use sluice_aws::DynamoDbStore;
 use sluice_core::ports::{
     DeploymentKey, Deployments, DeploymentsError, LockError, ServiceConfigs, ServiceLocks,
     TriggerClaim, TriggerLedger, TriggerRecord,
 };
-use sluice_emulator::unique_name;
+use sluice_testkit::moto::unique_name;
+use sluice_testkit::provision;
 
 use crate::aws;
 use crate::fixtures::{analyzed, at, created, live, lock_of, shifted};

@@ -1,8 +1,9 @@
-use sluice_aws::{Route53Router, provision};
+use sluice_aws::Route53Router;
 use sluice_core::WeightPair;
 use sluice_core::ports::{ChangeStatus, RouterError, TrafficRouter, WeightedRecord};
 use sluice_core::spec::RecordType;
-use sluice_emulator::unique_name;
+use sluice_testkit::moto::unique_name;
+use sluice_testkit::provision;
 use std::time::Duration;
 
 use crate::aws;

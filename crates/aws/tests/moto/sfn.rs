@@ -1,9 +1,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sluice_aws::{SfnOrchestrator, provision};
+use sluice_aws::SfnOrchestrator;
 use sluice_core::ports::{ExecutionStatus, Orchestrator, OrchestratorError};
-use sluice_emulator::unique_name;
+use sluice_testkit::moto::unique_name;
+use sluice_testkit::provision;
 
 use crate::aws;
 

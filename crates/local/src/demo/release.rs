@@ -23,16 +23,16 @@ pub fn codecommit_tag_event(repository: &str, tag: &str, event_id: &str) -> Valu
         "id": event_id,
         "detail-type": "CodeCommit Repository State Change",
         "source": "aws.codecommit",
-        "account": sluice_emulator::ACCOUNT_ID,
+        "account": sluice_testkit::moto::ACCOUNT_ID,
         "time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "region": sluice_emulator::REGION,
+        "region": sluice_testkit::moto::REGION,
         "resources": [format!(
             "arn:aws:codecommit:{}:{}:{repository}",
-            sluice_emulator::REGION,
-            sluice_emulator::ACCOUNT_ID
+            sluice_testkit::moto::REGION,
+            sluice_testkit::moto::ACCOUNT_ID
         )],
         "detail": {
-            "callerUserArn": format!("arn:aws:iam::{}:user/release-bot", sluice_emulator::ACCOUNT_ID),
+            "callerUserArn": format!("arn:aws:iam::{}:user/release-bot", sluice_testkit::moto::ACCOUNT_ID),
             "commitId": "7f3c2b1a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b",
             "event": "referenceCreated",
             "referenceFullName": format!("refs/tags/{tag}"),

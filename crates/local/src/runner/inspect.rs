@@ -114,8 +114,8 @@ impl LocalRunner {
     /// The (`PK`, `SK`) of every item in the table, sorted: what a test asserts "nothing was
     /// written" or "one key was written" against.
     pub async fn table_keys(&self) -> Result<Vec<(String, String)>> {
-        use sluice_aws::dynamodb::keys::{PK, SK};
         use aws_sdk_dynamodb::types::AttributeValue;
+        use sluice_aws::dynamodb::keys::{PK, SK};
         let table = &self.environment.names.table;
         let text = |item: &std::collections::HashMap<String, AttributeValue>, key: &str| {
             item.get(key)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sluice_aws::{DynamoDbStore, Route53Router, SdkConfig, SfnOrchestrator};
 use sluice_core::ports::{AlarmState, Orchestrator};
-use sluice_emulator::{Moto, MotoOptions};
+use sluice_testkit::moto::{Moto, MotoOptions};
 use tracing::Dispatch;
 use tracing::instrument::WithSubscriber;
 
@@ -164,7 +164,7 @@ impl LocalRunner {
         env.extend(options.function_env.clone());
 
         let step = Instant::now();
-        let lambda_port = sluice_emulator::free_loopback_port()?;
+        let lambda_port = sluice_testkit::moto::free_loopback_port()?;
         let cargo_lambda =
             CargoLambda::start(&workspace.venv()?, workspace.root(), &run_dir, lambda_port).await?;
         let function_processes = FunctionProcesses::start(

@@ -4,7 +4,7 @@ use std::time::Duration;
 /// Everything that can go wrong while finding, starting, reaching or stopping moto.
 ///
 /// Each variant names what failed (binary, port, log file, URL) so that a failing test says
-/// what to fix without reading this crate.
+/// what to fix without reading this module.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The venv or its `moto_server` script is missing.

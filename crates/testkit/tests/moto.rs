@@ -1,4 +1,4 @@
-//! Tests of the emulator crate itself. They start private moto processes (they test the
+//! Tests of the testkit's moto module. They start private moto processes (they test the
 //! process management), so they need `scripts/setup` to have run; they fail, never skip,
 //! when moto is missing.
 
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluice_emulator::{Error, Moto, MotoOptions, free_loopback_port, unique_name};
+use sluice_testkit::moto::{Error, Moto, MotoOptions, free_loopback_port, unique_name};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

@@ -1,6 +1,7 @@
 //! Creates what sluice runs on: the table, a hosted zone with its weighted records, topics,
-//! alarms and a state machine. Used by tests, the local runner and the demo; in AWS the SAM
+//! alarms and a state machine. Used by tests, the local runner and the bench; in AWS the SAM
 //! template creates these. Each function is safe to call again for something that exists.
+//! These play AWS's part, so they speak the SDK directly.
 
 use std::time::Duration;
 
@@ -10,14 +11,15 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use sluice_aws::Route53Router;
+use sluice_aws::dynamodb::keys;
 use sluice_core::WeightPair;
 use sluice_core::metrics::{MetricRef, Statistic};
 use sluice_core::ports::{ChangeId, RecordSet, RouterError, TrafficRouter};
+use sluice_core::spec::{RecordType, Target};
 use thiserror::Error;
-
-use crate::dynamodb::keys;
-use crate::failure;
-use crate::route53::{Route53Router, bare_zone_id};
 
 #[derive(Debug, Error)]
 pub enum ProvisionError {
@@ -29,18 +31,54 @@ pub enum ProvisionError {
     },
     #[error("table {table} was not ACTIVE after {waited:?}")]
     TableNotActive { table: String, waited: Duration },
+    #[error("the weighted records {record} could not be set")]
+    Records {
+        record: String,
+        #[source]
+        source: RouterError,
+    },
 }
 
 fn failed<E, R>(operation: &'static str, what: &str, error: &SdkError<E, R>) -> ProvisionError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     ProvisionError::Failed {
         operation,
         what: what.to_string(),
-        message: failure::describe(error),
+        message: describe(error),
     }
+}
+
+/// `Code: message` for a service's answer, the whole error chain for anything else.
+fn describe<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let answer = error.as_service_error();
+    match (
+        answer.and_then(|e| e.code()),
+        answer.and_then(|e| e.message()),
+    ) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(error).to_string(),
+    }
+}
+
+/// The service's error code of a failed call (`ResourceInUseException`, ...), if it answered.
+fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+}
+
+/// A zone id without its `/hostedzone/` prefix, as the core keeps it.
+fn bare_zone_id(zone_id: &str) -> &str {
+    let zone_id = zone_id.trim();
+    zone_id.strip_prefix("/hostedzone/").unwrap_or(zone_id)
 }
 
 fn build_failed(what: &str, error: impl std::fmt::Display) -> ProvisionError {
@@ -101,7 +139,7 @@ pub async fn create_table(
         .await;
     match created {
         Ok(_) => tracing::info!(table = name, "table created"),
-        Err(error) if failure::code(&error) == Some("ResourceInUseException") => {
+        Err(error) if code(&error) == Some("ResourceInUseException") => {
             tracing::info!(table = name, "table exists");
         }
         Err(error) => return Err(failed("CreateTable", &what, &error)),
@@ -304,11 +342,11 @@ pub async fn create_state_machine(
         .await;
     match created {
         Ok(output) => Ok(output.state_machine_arn().to_string()),
-        Err(error) if failure::code(&error) == Some("StateMachineAlreadyExists") => {
-            let mut machines = client.list_state_machines().into_paginator().items().send();
-            while let Some(machine) = machines.next().await {
-                let machine = machine.map_err(|e| failed("ListStateMachines", &what, &e))?;
-                if machine.name() == name {
+        Err(error) if code(&error) == Some("StateMachineAlreadyExists") => {
+            let mut pages = client.list_state_machines().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| failed("ListStateMachines", &what, &e))?;
+                if let Some(machine) = page.state_machines().iter().find(|m| m.name() == name) {
                     let arn = machine.state_machine_arn().to_string();
                     client
                         .update_state_machine()
@@ -386,4 +424,121 @@ pub async fn put_statistic_sets(
             .map_err(|e| failed("PutMetricData", &what, &e))?;
     }
     Ok(())
+}
+
+/// A hosted zone's blue and green weighted records, before the zone exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedRecords {
+    /// The zone's domain, with its trailing dot.
+    pub domain: String,
+    pub record_name: String,
+    pub record_type: RecordType,
+    pub ttl_seconds: u32,
+    pub blue_target: String,
+    pub green_target: String,
+}
+
+/// The SDK clients provisioning needs, each built once from one `SdkConfig`: the one place
+/// the moto world (tests), the local runner and the bench create what sluice runs on.
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    dynamodb: aws_sdk_dynamodb::Client,
+    route53: aws_sdk_route53::Client,
+    router: Route53Router,
+    sns: aws_sdk_sns::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sfn: aws_sdk_sfn::Client,
+}
+
+impl Provisioner {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Provisioner {
+        Provisioner {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            route53: aws_sdk_route53::Client::new(sdk),
+            router: Route53Router::from_conf(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            sfn: aws_sdk_sfn::Client::new(sdk),
+        }
+    }
+
+    /// See [`create_table`].
+    pub async fn table(&self, name: &str) -> Result<(), ProvisionError> {
+        create_table(&self.dynamodb, name).await
+    }
+
+    /// The zone of `records.domain` (created if missing) with the blue and green weighted
+    /// records, blue at 100 %.
+    pub async fn blue_green_records(
+        &self,
+        records: &WeightedRecords,
+    ) -> Result<RecordSet, ProvisionError> {
+        let hosted_zone_id = create_hosted_zone(&self.route53, &records.domain).await?;
+        let set = RecordSet {
+            hosted_zone_id,
+            name: records.record_name.clone(),
+            record_type: records.record_type,
+            ttl_seconds: records.ttl_seconds,
+            blue: Target {
+                target: records.blue_target.clone(),
+                alias_hosted_zone_id: None,
+            },
+            green: Target {
+                target: records.green_target.clone(),
+                alias_hosted_zone_id: None,
+            },
+        };
+        create_weighted_records(&self.router, &set, WeightPair::ALL_BLUE)
+            .await
+            .map_err(|source| ProvisionError::Records {
+                record: set.name.clone(),
+                source,
+            })?;
+        Ok(set)
+    }
+
+    /// See [`create_topic`].
+    pub async fn topic(&self, name: &str) -> Result<String, ProvisionError> {
+        create_topic(&self.sns, name).await
+    }
+
+    /// See [`put_alarm`].
+    pub async fn alarm(&self, alarm: &AlarmDefinition) -> Result<(), ProvisionError> {
+        put_alarm(&self.cloudwatch, alarm).await
+    }
+
+    /// See [`create_state_machine`].
+    pub async fn state_machine(
+        &self,
+        name: &str,
+        definition: &str,
+        role_arn: &str,
+    ) -> Result<String, ProvisionError> {
+        create_state_machine(&self.sfn, name, definition, role_arn).await
+    }
+
+    /// See [`put_statistic_sets`].
+    pub async fn statistic_sets(
+        &self,
+        metric: &MetricRef,
+        sets: &[StatisticSet],
+    ) -> Result<(), ProvisionError> {
+        put_statistic_sets(&self.cloudwatch, metric, sets).await
+    }
+
+    pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        &self.dynamodb
+    }
+
+    pub fn router(&self) -> &Route53Router {
+        &self.router
+    }
+
+    pub fn sfn(&self) -> &aws_sdk_sfn::Client {
+        &self.sfn
+    }
+
+    pub fn cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
+        &self.cloudwatch
+    }
 }

@@ -1,7 +1,7 @@
 //! A running moto server (emulated AWS) for sluice's tests and local runner.
 //!
 //! moto is installed by `scripts/setup` into `<repo>/.venv` (pinned in `scripts/requirements.txt`).
-//! This crate starts `<venv>/bin/moto_server -H 127.0.0.1 -p <port>` with its output in a log
+//! This module starts `<venv>/bin/moto_server -H 127.0.0.1 -p <port>` with its output in a log
 //! file, waits until it answers, and kills and reaps it when the [`Moto`] is dropped. When moto is
 //! missing it fails loudly ([`Error::MissingBinary`] says to run `scripts/setup`); nothing here
 //! ever skips a test.
@@ -34,8 +34,8 @@
 //! otherwise; it must be enabled before state machines are created.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), sluice_emulator::Error> {
-//! use sluice_emulator::{Moto, MotoOptions, unique_name};
+//! # async fn demo() -> Result<(), sluice_testkit::moto::Error> {
+//! use sluice_testkit::moto::{Moto, MotoOptions, unique_name};
 //! let moto = Moto::from_env().await?; // shared under scripts/test, private otherwise
 //! let table = unique_name("deployments");
 //! // point the AWS SDK at moto.endpoint_url() with dummy credentials, create `table`, ...
