@@ -160,7 +160,7 @@ mod tests {
     fn finds_the_workspace_root_and_its_functions() {
         let root = workspace_root().unwrap();
         assert!(root.join("crates").join("infra-check").is_dir());
-        assert!(root.join("crates").join("emulator").is_dir());
+        assert!(root.join("crates").join("testkit").is_dir());
         let functions = function_packages(&root).unwrap();
         for expected in [
             "validate",

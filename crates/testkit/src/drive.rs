@@ -182,6 +182,11 @@ fn classify(
         "Task" if resource.contains("ShiftTraffic") => Ok(Route::Shift),
         "Task" if resource.contains("Finalize") => Ok(Route::Finalize),
         "Task" if resource.contains("Rollback") => Ok(Route::RollBack),
+        // A Pass state (e.g. one recording an unknown decision) leads on to where it goes.
+        "Pass" => match state["Next"].as_str() {
+            Some(next) if next != name => classify(states, choice, next),
+            _ => Err(unknown("a Pass state without a Next")),
+        },
         _ => Err(unknown(
             "neither a Wait, an end, nor a task of a known function",
         )),
@@ -403,6 +408,8 @@ mod tests {
             &Route::AwaitApproval
         );
         assert_eq!(routes.route(Some("roll-back")).unwrap(), &Route::RollBack);
+        // Anything else is recorded by a Pass state, then rolled back.
+        assert_eq!(routes.route(Some("bogus")).unwrap(), &Route::RollBack);
     }
 
     #[test]
