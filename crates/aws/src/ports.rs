@@ -9,9 +9,12 @@ use sluice_core::ports::{
     TriggerLedger,
 };
 
-use crate::{
-    CloudWatchMetrics, DynamoDbStore, Route53Router, SfnOrchestrator, SnsNotifier, SystemClock,
-};
+use crate::cloudwatch::CloudWatchMetrics;
+use crate::config::SystemClock;
+use crate::dynamodb::DynamoDbStore;
+use crate::route53::Route53Router;
+use crate::sfn::SfnOrchestrator;
+use crate::sns::SnsNotifier;
 
 /// What names the resources the ports reach.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -20,6 +20,7 @@ use crate::args::Output;
 use crate::backend::Ports;
 use crate::error::{CliError, exit};
 use crate::print;
+use crate::rows::{ActiveRow, HistoryRow};
 use crate::request::{Assignment, attempt_name, build_request, validate};
 
 // ---------------------------------------------------------------------------------------------
@@ -172,46 +173,6 @@ async fn start_execution(
 // ---------------------------------------------------------------------------------------------
 // status, history, show
 
-/// One deployment in progress, for `status`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActiveRow {
-    pub deployment_id: String,
-    pub service: String,
-    pub version: String,
-    pub status: Status,
-    /// 1-based, of `steps`.
-    #[serialize_always]
-    pub step: Option<usize>,
-    pub steps: usize,
-    pub green_share: f64,
-    pub started_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub execution_arn: Option<String>,
-    pub pause_requested_by: Option<String>,
-    pub promotion_requested_by: Option<String>,
-}
-
-impl ActiveRow {
-    fn of(d: &Deployment) -> ActiveRow {
-        ActiveRow {
-            deployment_id: d.id.to_string(),
-            service: d.service.clone(),
-            version: d.spec.version.clone(),
-            status: d.status,
-            step: d.step.map(|s| s + 1),
-            steps: d.plan.steps.len(),
-            green_share: d.current_green_share(),
-            started_at: d.started_at,
-            updated_at: d.updated_at,
-            execution_arn: d.execution_arn.clone(),
-            pause_requested_by: d.requests.pause.clone(),
-            promotion_requested_by: d.requests.promote.clone(),
-        }
-    }
-}
-
 /// The deployments in progress: every service's lock holder and unfinished recent records.
 pub async fn active(ports: &impl Ports, service: Option<&str>) -> Result<Vec<ActiveRow>, CliError> {
     let services = match service {
@@ -254,21 +215,6 @@ pub async fn status(
     let now = ports.clock().now();
     write!(out, "{}", print::status(&rows, service, now))?;
     Ok(exit::OK)
-}
-
-/// One past (or running) deployment, for `history`.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryRow {
-    pub deployment_id: String,
-    pub version: String,
-    pub status: Status,
-    pub started_at: DateTime<Utc>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub duration_seconds: i64,
-    pub outcome: Option<String>,
-    pub controller: Controller,
 }
 
 pub async fn history_rows(

@@ -10,6 +10,7 @@ pub mod backend;
 pub mod commands;
 pub mod error;
 pub mod print;
+pub mod rows;
 pub mod render;
 pub mod report;
 pub mod request;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sluice_core::deployment::{Controller, Deployment, HistoryEvent};
 use sluice_core::timeline::Timeline;
 
-use crate::commands::{ActiveRow, HistoryRow};
+use crate::rows::{ActiveRow, HistoryRow};
 use crate::render;
 
 /// The deployments in progress as a table, or a sentence when there is none.

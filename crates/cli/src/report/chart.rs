@@ -7,7 +7,7 @@ use sluice_core::analysis::Verdict;
 use sluice_core::deployment::Status;
 use sluice_core::timeline::{MarkerKind, MetricTrack, Timeline};
 
-use super::{colour, outcome_class, outcome_title};
+use super::style::{colour, outcome_class, outcome_title};
 use crate::render;
 
 /// Chart geometry (SVG user units; the SVG scales to the page width).

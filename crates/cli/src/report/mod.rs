@@ -5,6 +5,7 @@
 //! escaped. The markers' words come from the core's projection of the history.
 
 mod chart;
+mod style;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use maud::{Markup, PreEscaped, html};
@@ -14,6 +15,7 @@ use sluice_core::timeline::{MarkerKind, Timeline};
 
 use crate::render;
 use chart::{TimeScale, metric_chart, traffic_chart};
+use style::{colour, outcome_class, outcome_title};
 
 /// The page for `deployment` as of `now` (a running deployment's charts end at `now`).
 pub fn render(deployment: &Deployment, timeline: &Timeline, now: DateTime<Utc>) -> String {
@@ -98,40 +100,6 @@ td.num{font-variant-numeric:tabular-nums;white-space:nowrap;color:var(--muted)}
 .detail{color:var(--muted);font-size:13px}
 footer{color:var(--muted);font-size:12px;text-align:center;margin-top:8px}
 "#;
-
-/// Colour of a marker kind.
-pub(crate) fn colour(kind: MarkerKind) -> &'static str {
-    match kind {
-        MarkerKind::Started => "#64748b",
-        MarkerKind::Advance => "#0d9488",
-        MarkerKind::Promote | MarkerKind::Promoted => "#16a34a",
-        MarkerKind::Extend => "#d97706",
-        MarkerKind::AwaitApproval | MarkerKind::ApprovalRequested | MarkerKind::Approved => {
-            "#7c3aed"
-        }
-        MarkerKind::OperatorRequest => "#475569",
-        MarkerKind::RollBack | MarkerKind::RollbackStarted | MarkerKind::RolledBack => "#dc2626",
-        MarkerKind::Failed => "#7f1d1d",
-    }
-}
-
-pub(crate) fn outcome_class(status: Status) -> &'static str {
-    match status {
-        Status::Promoted => "promoted",
-        Status::RolledBack => "rolled-back",
-        Status::Failed => "failed",
-        _ => "running",
-    }
-}
-
-pub(crate) fn outcome_title(status: Status) -> String {
-    match status {
-        Status::Promoted => "Promoted".into(),
-        Status::RolledBack => "Rolled back".into(),
-        Status::Failed => "Failed".into(),
-        other => format!("In progress: {other}"),
-    }
-}
 
 fn header(deployment: &Deployment, timeline: &Timeline, now: DateTime<Utc>) -> Markup {
     let class = outcome_class(timeline.status);

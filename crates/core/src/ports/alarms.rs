@@ -5,7 +5,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use super::MetricError;
+use super::metrics::MetricError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

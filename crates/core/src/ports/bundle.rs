@@ -2,10 +2,16 @@
 //! `sluice-aws`, the in-memory one in tests. Code takes `&impl Ports` and hands each step only
 //! the ports it needs.
 
-use super::{
-    AlarmStates, Clock, Deployments, MetricSource, Notifier, Orchestrator, ServiceConfigs,
-    ServiceLocks, TrafficRouter, TriggerLedger,
-};
+use super::alarms::AlarmStates;
+use super::clock::Clock;
+use super::deployments::Deployments;
+use super::metrics::MetricSource;
+use super::notifier::Notifier;
+use super::orchestrator::Orchestrator;
+use super::service_configs::ServiceConfigs;
+use super::service_locks::ServiceLocks;
+use super::traffic::TrafficRouter;
+use super::trigger_ledger::TriggerLedger;
 
 pub trait Ports: Send + Sync {
     /// The storage ports, usually one adapter over one table.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::StorageFailure;
+use super::storage::StorageFailure;
 use crate::deployment::{Deployment, DeploymentId, HistoryEvent};
 
 /// Where a deployment's record lives: its service, start time and id.

@@ -5,7 +5,7 @@ use std::future::Future;
 use serde_json::Value;
 use thiserror::Error;
 
-use super::StorageFailure;
+use super::storage::StorageFailure;
 
 #[derive(Debug, Error)]
 pub enum ServiceConfigError {

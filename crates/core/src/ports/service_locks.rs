@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::{DeploymentKey, StorageFailure};
+use super::deployments::DeploymentKey;
+use super::storage::StorageFailure;
 use crate::deployment::DeploymentId;
 
 /// The one lock per service: which deployment holds it and until when.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::StorageFailure;
+use super::storage::StorageFailure;
 
 /// What an incoming event's idempotency key recorded the first time it was seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

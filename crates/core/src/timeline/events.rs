@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::text::{decision_text, duration, metric_line, percent, verdict_mark};
-use super::{MarkerKind, StepSpan};
+use super::model::{MarkerKind, StepSpan};
 use crate::analysis::{Decision, MetricResult, Verdict};
 use crate::deployment::{Deployment, DeploymentId, EventKind, HistoryEvent};
 use crate::metrics::TimeWindow;

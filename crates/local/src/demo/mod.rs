@@ -12,8 +12,10 @@
 //! answered each SNS delivery.
 
 mod expectations;
+mod output;
 mod progress;
 mod release;
+mod report;
 mod scenarios;
 mod summary;
 
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 use sluice_core::{Deployment, HistoryEvent, WeightPair};
 
 pub use expectations::{alarm_to_traffic_ms, end_error};
+pub use report::DemoReport;
 pub use release::{RELEASE_TRIGGER_FUNCTION, codecommit_tag_event, started_execution};
 pub use scenarios::{
     Action, Cue, DEMO_REPOSITORY, DEMO_VERSION, Expectation, Scenario, Start, When, alarm,
@@ -32,29 +35,7 @@ pub use scenarios::{
 use crate::error::Result;
 use crate::execution::Execution;
 use crate::runner::{LocalRunner, RunnerOptions};
-
-/// How a demo ended.
-#[derive(Debug, Clone)]
-pub struct DemoReport {
-    pub scenario: &'static str,
-    pub execution: Execution,
-    pub deployment: Option<Deployment>,
-    pub history: Vec<HistoryEvent>,
-    pub weights: WeightPair,
-    pub lock_released: bool,
-    /// The idempotency keys release triggers left in the table (`TRIGGER#...`).
-    pub trigger_keys: Vec<String>,
-    /// Where the outcome differs from the scenario's expectation; empty when it matches.
-    pub mismatches: Vec<String>,
-    pub elapsed: Duration,
-    pub deployment_elapsed: Duration,
-}
-
-impl DemoReport {
-    pub fn matched(&self) -> bool {
-        self.mismatches.is_empty()
-    }
-}
+use output::{line, relative, secs};
 
 /// Runs `scenario` on a fresh local runner, printing its progress to `out`.
 pub async fn run(scenario: &Scenario, out: &mut (impl Write + Send)) -> Result<DemoReport> {
@@ -184,21 +165,4 @@ pub async fn run(scenario: &Scenario, out: &mut (impl Write + Send)) -> Result<D
     summary::summary(out, scenario, &report, &runner);
     runner.shutdown().await;
     Ok(report)
-}
-
-pub(super) fn secs(duration: Duration) -> f64 {
-    duration.as_secs_f64()
-}
-
-pub(super) fn relative(path: &std::path::Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
-        .unwrap_or_else(|| path.display().to_string())
-}
-
-pub(super) fn line(out: &mut impl Write, text: String) {
-    // A closed stdout (`| head`) must not stop the deployment.
-    let _ = writeln!(out, "{text}");
-    let _ = out.flush();
 }

@@ -13,7 +13,7 @@ use sluice_core::timeline::{ViewContext, project};
 use sluice_core::{Deployment, HistoryEvent};
 
 use super::scenarios::{Action, Cue, When};
-use super::{line, secs};
+use super::output::{line, secs};
 use crate::alarms::AlarmTransition;
 use crate::error::Result;
 use crate::execution::{Execution, ExecutionEvent};

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use super::line;
+use super::output::line;
 use super::scenarios::{Scenario, Start, execution_name};
 use crate::environment::LocalEnvironment;
 use crate::error::{LocalError, Result};

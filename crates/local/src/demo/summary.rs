@@ -10,7 +10,8 @@ use sluice_core::{Controller, MetricResult, Verdict};
 use super::expectations::alarm_to_traffic_ms;
 use super::release::RELEASE_TRIGGER_FUNCTION;
 use super::scenarios::{Scenario, Start};
-use super::{DemoReport, line, relative, secs};
+use super::output::{line, relative, secs};
+use super::report::DemoReport;
 use crate::runner::LocalRunner;
 
 pub(super) fn summary(
