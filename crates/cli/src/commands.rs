@@ -4,7 +4,6 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sluice_core::deployment::{Controller, Deployment, DeploymentId, Status};
@@ -20,8 +19,8 @@ use crate::args::Output;
 use crate::backend::Ports;
 use crate::error::{CliError, exit};
 use crate::print;
-use crate::rows::{ActiveRow, HistoryRow};
 use crate::request::{Assignment, attempt_name, build_request, validate};
+use crate::rows::{ActiveRow, HistoryRow};
 
 // ---------------------------------------------------------------------------------------------
 // start

@@ -10,10 +10,10 @@ pub mod backend;
 pub mod commands;
 pub mod error;
 pub mod print;
-pub mod rows;
 pub mod render;
 pub mod report;
 pub mod request;
+pub mod rows;
 pub mod watch;
 
 use std::io::Write;

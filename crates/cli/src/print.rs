@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use sluice_core::deployment::{Controller, Deployment, HistoryEvent};
 use sluice_core::timeline::Timeline;
 
-use crate::rows::{ActiveRow, HistoryRow};
 use crate::render;
+use crate::rows::{ActiveRow, HistoryRow};
 
 /// The deployments in progress as a table, or a sentence when there is none.
 pub fn status(rows: &[ActiveRow], service: Option<&str>, now: DateTime<Utc>) -> String {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use maud::{Markup, PreEscaped, html};
 use sluice_core::analysis::Verdict;
 use sluice_core::deployment::{Deployment, Status};
-use sluice_core::timeline::{MarkerKind, Timeline};
+use sluice_core::timeline::Timeline;
 
 use crate::render;
 use chart::{TimeScale, metric_chart, traffic_chart};

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::text::{decision_text, duration, metric_line, percent, verdict_mark};
 use super::model::{MarkerKind, StepSpan};
+use super::text::{decision_text, duration, metric_line, percent, verdict_mark};
 use crate::analysis::{Decision, MetricResult, Verdict};
 use crate::deployment::{Deployment, DeploymentId, EventKind, HistoryEvent};
 use crate::metrics::TimeWindow;

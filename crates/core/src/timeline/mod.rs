@@ -7,11 +7,9 @@
 //! one place, [`events::project`]; [`text`] holds the formatters every view shares.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Decision, MetricResult, Verdict};
-use crate::deployment::{Controller, Deployment, DeploymentId, HistoryEvent, Status};
-use crate::metrics::TimeWindow;
+use crate::analysis::{Decision, MetricResult};
+use crate::deployment::{Deployment, HistoryEvent, Status};
 
 pub mod events;
 mod model;

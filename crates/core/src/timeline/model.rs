@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{MetricResult, Verdict};
+use crate::analysis::{Decision, Verdict};
 use crate::deployment::{Controller, DeploymentId, Status};
+use crate::metrics::TimeWindow;
 
 /// One deployment as a timeline.
 #[serde_with::skip_serializing_none]

@@ -1,8 +1,10 @@
 //! The timeline built from histories, and the projection of each event kind.
 
 use super::*;
-use crate::deployment::EventKind;
+use crate::analysis::Verdict;
+use crate::deployment::{Controller, DeploymentId, EventKind};
 use crate::metrics::Observation;
+use crate::metrics::TimeWindow;
 use crate::plan::WeightPair;
 use chrono::TimeZone;
 

@@ -22,18 +22,16 @@ mod summary;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use sluice_core::{Deployment, HistoryEvent, WeightPair};
-
 pub use expectations::{alarm_to_traffic_ms, end_error};
-pub use report::DemoReport;
 pub use release::{RELEASE_TRIGGER_FUNCTION, codecommit_tag_event, started_execution};
+pub use report::DemoReport;
 pub use scenarios::{
     Action, Cue, DEMO_REPOSITORY, DEMO_VERSION, Expectation, Scenario, Start, When, alarm,
     bad_canary, execution_name, healthy, release_tag, scenario, scenarios,
 };
 
 use crate::error::Result;
-use crate::execution::Execution;
+
 use crate::runner::{LocalRunner, RunnerOptions};
 use output::{line, relative, secs};
 

@@ -12,8 +12,8 @@ use sluice_core::timeline::text::number;
 use sluice_core::timeline::{ViewContext, project};
 use sluice_core::{Deployment, HistoryEvent};
 
-use super::scenarios::{Action, Cue, When};
 use super::output::{line, secs};
+use super::scenarios::{Action, Cue, When};
 use crate::alarms::AlarmTransition;
 use crate::error::Result;
 use crate::execution::{Execution, ExecutionEvent};

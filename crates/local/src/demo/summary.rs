@@ -8,10 +8,10 @@ use sluice_core::timeline::text::{measured, number};
 use sluice_core::{Controller, MetricResult, Verdict};
 
 use super::expectations::alarm_to_traffic_ms;
-use super::release::RELEASE_TRIGGER_FUNCTION;
-use super::scenarios::{Scenario, Start};
 use super::output::{line, relative, secs};
+use super::release::RELEASE_TRIGGER_FUNCTION;
 use super::report::DemoReport;
+use super::scenarios::{Scenario, Start};
 use crate::runner::LocalRunner;
 
 pub(super) fn summary(
