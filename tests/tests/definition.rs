@@ -1,19 +1,19 @@
 //! The state machine definition agrees with the code: every transition names a state, every
 //! `${...}` substitution is one the local runner provides for a function package that exists,
-//! and every error name a Retry or Catch matches is one something can raise.
+//! every decision and every `Sluice.*` error name the code produces is routed, and the
+//! definition routes no decision or error name the code cannot produce.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
-use sluice_core::workflow::ERROR_NAMES;
+use sluice_core::DecisionAction;
+use sluice_core::workflow::ErrorName;
 use sluice_local::workspace::{
     Workspace, placeholders, render_definition, substitution_key, substitutions,
 };
-
-/// Errors the definition raises itself (Fail states) or operators send with SendTaskFailure.
-const RAISED_BY_THE_DEFINITION_OR_OPERATORS: [&str; 2] = ["Sluice.RolledBack", "Sluice.Rejected"];
+use strum::IntoEnumIterator;
 
 fn definition_text() -> String {
     let path = Workspace::locate().unwrap().definition_path();
@@ -160,11 +160,7 @@ fn every_substitution_is_a_function_the_runner_provides() {
 #[test]
 fn every_error_name_matched_or_raised_is_known() {
     let machine = definition();
-    let known: BTreeSet<&str> = ERROR_NAMES
-        .iter()
-        .chain(RAISED_BY_THE_DEFINITION_OR_OPERATORS.iter())
-        .copied()
-        .collect();
+    let known: BTreeSet<&str> = ErrorName::iter().map(ErrorName::as_str).collect();
     let allowed = |name: &str| {
         name.starts_with("States.") || name.starts_with("Lambda.") || known.contains(name)
     };
@@ -192,13 +188,256 @@ fn every_error_name_matched_or_raised_is_known() {
                     }
                 }
             }
-            if let Some(error) = state.get("Error").and_then(Value::as_str) {
-                assert!(allowed(error), "{path}/{name} fails with unknown {error:?}");
+            for error in [&state["Error"], &state["Result"]["Error"]] {
+                if let Some(error) = error.as_str() {
+                    assert!(allowed(error), "{path}/{name} raises unknown {error:?}");
+                }
             }
         }
     }
     // The names the steps route on are really used.
     for name in ["Sluice.Retryable", "Sluice.Fenced", "States.ALL"] {
         assert!(matched.contains(name), "no Retry/Catch matches {name}");
+    }
+}
+
+/// The top-level states by name.
+fn top_states(machine: &Value) -> &serde_json::Map<String, Value> {
+    machine["States"].as_object().unwrap()
+}
+
+/// Every `StringEquals` a Choice rule (and the rules nested in its And/Or/Not) compares
+/// `variable` with.
+fn compared_values(rule: &Value, variable: &str, found: &mut Vec<String>) {
+    if rule["Variable"] == variable
+        && let Some(value) = rule["StringEquals"].as_str()
+    {
+        found.push(value.to_string());
+    }
+    for nested in ["And", "Or"] {
+        for inner in rule[nested].as_array().into_iter().flatten() {
+            compared_values(inner, variable, found);
+        }
+    }
+    if rule.get("Not").is_some() {
+        compared_values(&rule["Not"], variable, found);
+    }
+}
+
+#[test]
+fn every_decision_is_routed_and_every_routed_decision_is_one_the_code_makes() {
+    let machine = definition();
+    let states = top_states(&machine);
+    // Where each decision must lead. The match has no wildcard: a new decision does not compile
+    // here until someone says where the definition takes it.
+    let expected = |action: DecisionAction| match action {
+        DecisionAction::Advance => "ShiftTraffic",
+        DecisionAction::Promote => "Finalize",
+        DecisionAction::Extend => "Bake",
+        DecisionAction::AwaitApproval => "AwaitApproval",
+        DecisionAction::RollBack => "Rollback",
+    };
+    let mut routed: HashMap<DecisionAction, Vec<String>> = HashMap::new();
+    for (name, state) in states {
+        for rule in state["Choices"].as_array().into_iter().flatten() {
+            let mut values = Vec::new();
+            compared_values(rule, "$.decision", &mut values);
+            for value in values {
+                let action: DecisionAction = serde_json::from_value(Value::from(value.as_str()))
+                    .unwrap_or_else(|e| {
+                        panic!("{name} routes decision {value:?}, which the code never makes: {e}")
+                    });
+                assert_eq!(
+                    name, "Decide",
+                    "decision {value:?} is routed outside Decide"
+                );
+                routed
+                    .entry(action)
+                    .or_default()
+                    .push(rule["Next"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    for action in DecisionAction::iter() {
+        let wire = serde_json::to_value(action).unwrap();
+        assert_eq!(
+            wire,
+            action.as_str(),
+            "the cursor carries {action:?} as {wire}"
+        );
+        assert_eq!(
+            routed.get(&action).map(Vec::as_slice),
+            Some([expected(action).to_string()].as_slice()),
+            "Decide routes decision {wire} once, to {}",
+            expected(action)
+        );
+    }
+    // Whatever else arrives is not rolled back silently: the Default records its own error
+    // and still rolls back, so no traffic stays split.
+    let default = states["Decide"]["Default"].as_str().unwrap();
+    assert_ne!(
+        default, "Rollback",
+        "an unknown decision must not roll back silently"
+    );
+    let fallback = &states[default];
+    assert_eq!(
+        (
+            fallback["Type"].as_str(),
+            fallback["Result"]["Error"].as_str(),
+            fallback["ResultPath"].as_str(),
+            fallback["Next"].as_str(),
+        ),
+        (
+            Some("Pass"),
+            Some(ErrorName::UnknownDecision.as_str()),
+            Some("$.error"),
+            Some("Rollback")
+        ),
+        "Decide's Default {default}"
+    );
+}
+
+/// The state a Task's Catch sends `error` to: the first rule naming it or `States.ALL`.
+fn caught_to(state: &Value, error: &str) -> Option<String> {
+    state["Catch"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|rule| {
+            let names = rule["ErrorEquals"].as_array().unwrap();
+            names
+                .iter()
+                .any(|n| n == error || n == "States.ALL")
+                .then(|| rule["Next"].as_str().unwrap().to_string())
+        })
+}
+
+/// Whether a Task's Retry names `error` itself (not through `States.ALL`).
+fn retried(state: &Value, error: &str) -> bool {
+    state["Retry"].as_array().into_iter().flatten().any(|rule| {
+        rule["ErrorEquals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == error)
+    })
+}
+
+/// How the definition handles an error name.
+#[derive(Debug, PartialEq)]
+enum Routing {
+    /// Every task retries it, and catches it to the rollback once the retries are spent.
+    Retried,
+    /// Every task after Validate catches it to TakenOver: someone else owns the outcome.
+    TakenOver,
+    /// Validate explains it, every later task rolls back, a failed rollback fails loudly.
+    RolledBack,
+    /// A Fail state raises it.
+    RaisedByAFailState,
+    /// Decide's Default records it before rolling back.
+    RecordedByDecide,
+    /// StopExecution ends the execution with it; nothing inside the definition can catch it.
+    StopsTheExecution,
+}
+
+#[test]
+fn every_error_name_is_routed_as_the_code_means_it() {
+    let machine = definition();
+    let states = top_states(&machine);
+    let tasks: Vec<(&String, &Value)> =
+        states.iter().filter(|(_, s)| s["Type"] == "Task").collect();
+    assert!(tasks.len() >= 6, "{tasks:?}");
+    // After a failed task: Validate explains the failure, Rollback fails loudly, any other task
+    // rolls back.
+    let after_failure = |task: &str| match task {
+        "Validate" => "ExplainValidationFailure",
+        "Rollback" => "RollbackFailed",
+        _ => "Rollback",
+    };
+    for name in ErrorName::iter() {
+        let wire = name.as_str();
+        // No wildcard: a new error name does not compile here until its routing is decided.
+        let routing = match name {
+            ErrorName::Retryable => Routing::Retried,
+            ErrorName::Fenced => Routing::TakenOver,
+            ErrorName::Invalid
+            | ErrorName::Conflict
+            | ErrorName::NotFound
+            | ErrorName::SyncTimeout
+            | ErrorName::Internal
+            | ErrorName::Aborted => Routing::RolledBack,
+            ErrorName::RolledBack => Routing::RaisedByAFailState,
+            ErrorName::UnknownDecision => Routing::RecordedByDecide,
+            ErrorName::TakenOver => Routing::StopsTheExecution,
+        };
+        match routing {
+            Routing::Retried => {
+                for (task, state) in &tasks {
+                    assert!(retried(state, wire), "{task} does not retry {wire}");
+                    assert_eq!(
+                        caught_to(state, wire).as_deref(),
+                        Some(after_failure(task)),
+                        "{task}: {wire} after its retries"
+                    );
+                }
+            }
+            Routing::TakenOver => {
+                for (task, state) in &tasks {
+                    let expected = if task.as_str() == "Validate" {
+                        after_failure(task)
+                    } else {
+                        "TakenOver"
+                    };
+                    assert_eq!(
+                        caught_to(state, wire).as_deref(),
+                        Some(expected),
+                        "{task}: {wire}"
+                    );
+                }
+                assert_eq!(states["TakenOver"]["Type"], "Succeed");
+            }
+            Routing::RolledBack => {
+                for (task, state) in &tasks {
+                    assert!(
+                        !retried(state, wire),
+                        "{task} retries {wire}, which cannot help"
+                    );
+                    assert_eq!(
+                        caught_to(state, wire).as_deref(),
+                        Some(after_failure(task)),
+                        "{task}: {wire}"
+                    );
+                }
+            }
+            Routing::RaisedByAFailState => assert!(
+                states
+                    .values()
+                    .any(|s| s["Type"] == "Fail" && s["Error"] == wire),
+                "no Fail state raises {wire}"
+            ),
+            Routing::RecordedByDecide => {
+                let default = states["Decide"]["Default"].as_str().unwrap();
+                assert_eq!(
+                    states[default]["Result"]["Error"], wire,
+                    "Decide's Default {default}"
+                );
+            }
+            Routing::StopsTheExecution => {
+                for (task, state) in &tasks {
+                    for key in ["Retry", "Catch"] {
+                        for rule in state[key].as_array().into_iter().flatten() {
+                            assert!(
+                                !rule["ErrorEquals"]
+                                    .as_array()
+                                    .unwrap()
+                                    .iter()
+                                    .any(|n| n == wire),
+                                "{task}.{key} names {wire}, which stops the execution and is never caught"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -16,6 +16,8 @@ use sluice_local::{
     Execution, InvocationOutcome, InvocationSource, LocalRunner, RunnerOptions, Subscription,
     Topic, TrafficProfile, VersionProfile,
 };
+use sluice_testkit::eventually;
+use sluice_testkit::provision::{Provisioner, StatisticSet};
 
 mod common;
 use common::{EXECUTION_TIMEOUT, runner_with, short_request, wait_to_end};
@@ -115,19 +117,22 @@ async fn a_healthy_green_is_promoted_step_by_step() {
     );
 
     // Every state change was published to the notifications topic, the last one the promotion.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let statuses: Vec<String> = runner
-        .sns_deliveries()
-        .iter()
-        .filter(|d| d.topic_arn == runner.environment().notifications_topic_arn)
-        .filter_map(|d| serde_json::from_str::<Value>(&d.message).ok())
-        .filter_map(|m| m["status"].as_str().map(str::to_string))
-        .collect();
-    assert_eq!(
-        statuses.last().map(String::as_str),
-        Some("promoted"),
-        "{statuses:?}"
-    );
+    let statuses = eventually(Duration::from_secs(10), || async {
+        let statuses: Vec<String> = runner
+            .sns_deliveries()
+            .iter()
+            .filter(|d| d.topic_arn == runner.environment().notifications_topic_arn)
+            .filter_map(|d| serde_json::from_str::<Value>(&d.message).ok())
+            .filter_map(|m| m["status"].as_str().map(str::to_string))
+            .collect();
+        if statuses.last().map(String::as_str) == Some("promoted") {
+            Ok(statuses)
+        } else {
+            Err(statuses)
+        }
+    })
+    .await;
+    assert!(statuses.is_ok(), "{statuses:?}");
     runner.shutdown().await;
 }
 
@@ -362,23 +367,21 @@ async fn an_alarm_on_green_errors_fires_through_sns_into_the_emergency_function(
         sluice_local::traffic::ERRORS_METRIC,
         sluice_core::metrics::Side::Green,
     );
-    let cloudwatch = sluice_aws::sdk::cloudwatch::Client::new(runner.sdk_config());
-    sluice_aws::provision::put_statistic_sets(
-        &cloudwatch,
-        &errors,
-        &[sluice_aws::provision::StatisticSet::count(
-            chrono::Utc::now(),
-            300.0,
-        )],
-    )
-    .await
-    .unwrap();
+    let aws = Provisioner::new(runner.sdk_config());
+    aws.statistic_sets(&errors, &[StatisticSet::count(chrono::Utc::now(), 300.0)])
+        .await
+        .unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while runner.alarm_transitions().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let transitions = runner.alarm_transitions();
+    let transitions = eventually(Duration::from_secs(15), || async {
+        let transitions = runner.alarm_transitions();
+        if transitions.is_empty() {
+            Err(transitions)
+        } else {
+            Ok(transitions)
+        }
+    })
+    .await
+    .unwrap_or_else(|e| e.last);
     assert_eq!(transitions.len(), 1, "{transitions:#?}");
     let fired = &transitions[0];
     assert_eq!(
@@ -389,12 +392,18 @@ async fn an_alarm_on_green_errors_fires_through_sns_into_the_emergency_function(
     assert_eq!(fired.notified, std::slice::from_ref(&env.alarm_topic_arn));
 
     // The notification is CloudWatch's, as the topic's subscribers receive it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let delivered = runner
-        .sns_deliveries()
-        .into_iter()
-        .find(|d| d.topic_arn == env.alarm_topic_arn)
-        .expect("the alarm topic delivered the notification");
+    let delivered = eventually(Duration::from_secs(10), || async {
+        let deliveries = runner.sns_deliveries();
+        match deliveries
+            .iter()
+            .find(|d| d.topic_arn == env.alarm_topic_arn)
+        {
+            Some(delivered) => Ok(delivered.clone()),
+            None => Err(deliveries),
+        }
+    })
+    .await
+    .expect("the alarm topic delivered the notification");
     let payload: aws_lambda_events::sns::CloudWatchAlarmPayload =
         serde_json::from_str(&delivered.message).unwrap();
     assert_eq!(payload.alarm_name, env.alarm());
@@ -403,7 +412,8 @@ async fn an_alarm_on_green_errors_fires_through_sns_into_the_emergency_function(
     assert_eq!(payload.trigger.threshold, 200.0);
 
     // moto holds the new state, where validate reads it.
-    let state = cloudwatch
+    let state = aws
+        .cloudwatch()
         .describe_alarms()
         .alarm_names(env.alarm())
         .send()

@@ -26,6 +26,7 @@ use sluice_local::{
     EMERGENCY_ROLLBACK_FUNCTION, Execution, InvocationOutcome, InvocationSource, LocalRunner,
     RunnerOptions, TrafficProfile,
 };
+use sluice_testkit::eventually;
 
 mod common;
 use common::{runner_with, short_request, wait_to_end};
@@ -80,18 +81,15 @@ async fn wait_until_entered(
 
 /// Polls the deployment record until it has `status`.
 async fn wait_for_status(runner: &LocalRunner, id: &str, status: Status) -> Deployment {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    loop {
+    eventually(STEP_TIMEOUT, || async {
         let deployment = runner.deployment(id).await.unwrap();
-        if let Some(deployment) = deployment.as_ref().filter(|d| d.status == status) {
-            return deployment.clone();
+        match deployment {
+            Some(deployment) if deployment.status == status => Ok(deployment),
+            other => Err(other),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "deployment {id} not {status} within {STEP_TIMEOUT:?}: {deployment:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("deployment {id} not {status}: {e}"))
 }
 
 fn trigger_keys(keys: &[(String, String)]) -> Vec<&str> {
@@ -446,14 +444,16 @@ async fn an_ok_alarm_notification_changes_nothing_and_the_deployment_is_promoted
         .await
         .unwrap();
     runner.alarms().release(&alarm);
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    while runner.invocations(EMERGENCY_ROLLBACK_FUNCTION).is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no OK notification reached {EMERGENCY_ROLLBACK_FUNCTION}: {:#?}",
-            runner.alarm_transitions()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let reached = eventually(STEP_TIMEOUT, || async {
+        if runner.invocations(EMERGENCY_ROLLBACK_FUNCTION).is_empty() {
+            Err(runner.alarm_transitions())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    if let Err(e) = reached {
+        panic!("no OK notification reached {EMERGENCY_ROLLBACK_FUNCTION}: {e}");
     }
     let answers = runner.invocations(EMERGENCY_ROLLBACK_FUNCTION);
     assert_eq!(answers.len(), 1, "{answers:#?}");

@@ -36,10 +36,6 @@ impl CloudWatchMetrics {
         CloudWatchMetrics::new(Client::new(config))
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     async fn fetch_chunk(
         &self,
         queries: &[SeriesQuery],
@@ -59,14 +55,9 @@ impl CloudWatchMetrics {
             .iter()
             .map(|q| (q.id.as_str(), Vec::new()))
             .collect();
-        let mut next_token: Option<String> = None;
-        loop {
-            let output = request
-                .clone()
-                .set_next_token(next_token.clone())
-                .send()
-                .await
-                .map_err(|error| metric_error("GetMetricData", what, &error))?;
+        let mut pages = request.into_paginator().send();
+        while let Some(output) = pages.next().await {
+            let output = output.map_err(|error| metric_error("GetMetricData", what, &error))?;
             for result in output.metric_data_results() {
                 if result.status_code() == Some(&StatusCode::InternalError) {
                     let messages: Vec<String> = result
@@ -94,10 +85,6 @@ impl CloudWatchMetrics {
                     })?;
                     series.push(Datapoint { at, value: *value });
                 }
-            }
-            next_token = output.next_token().map(str::to_string);
-            if next_token.is_none() {
-                break;
             }
         }
         Ok(queries
@@ -250,19 +237,18 @@ impl AlarmStates for CloudWatchMetrics {
         let mut states: HashMap<String, AlarmState> = HashMap::new();
         for chunk in names.chunks(ALARMS_PER_CALL) {
             let what = format!("alarms {}", chunk.join(", "));
-            let mut next_token: Option<String> = None;
-            loop {
-                let output = self
-                    .client
-                    .describe_alarms()
-                    .set_alarm_names(Some(chunk.to_vec()))
-                    .alarm_types(AlarmType::MetricAlarm)
-                    .alarm_types(AlarmType::CompositeAlarm)
-                    .max_records(100)
-                    .set_next_token(next_token.clone())
-                    .send()
-                    .await
-                    .map_err(|error| metric_error("DescribeAlarms", &what, &error))?;
+            let mut pages = self
+                .client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .max_records(100)
+                .into_paginator()
+                .send();
+            while let Some(output) = pages.next().await {
+                let output =
+                    output.map_err(|error| metric_error("DescribeAlarms", &what, &error))?;
                 let metric = output
                     .metric_alarms()
                     .iter()
@@ -275,10 +261,6 @@ impl AlarmStates for CloudWatchMetrics {
                     if let (Some(name), Some(state)) = (name, state.and_then(alarm_state)) {
                         states.insert(name.to_string(), state);
                     }
-                }
-                next_token = output.next_token().map(str::to_string);
-                if next_token.is_none() {
-                    break;
                 }
             }
         }

@@ -5,20 +5,23 @@
 //!   weighted records;
 //! - [`CloudWatchMetrics`]: [`MetricSource`](sluice_core::ports::MetricSource) and
 //!   [`AlarmStates`](sluice_core::ports::AlarmStates) on CloudWatch;
-//! - [`DynamoDbStore`]: [`DeploymentStore`](sluice_core::ports::DeploymentStore) on one
-//!   DynamoDB table;
+//! - [`DynamoDbStore`]: the storage ports ([`ServiceConfigs`](sluice_core::ports::ServiceConfigs),
+//!   [`ServiceLocks`](sluice_core::ports::ServiceLocks), [`Deployments`](sluice_core::ports::Deployments),
+//!   [`TriggerLedger`](sluice_core::ports::TriggerLedger)) on one DynamoDB table;
 //! - [`SnsNotifier`]: [`Notifier`](sluice_core::ports::Notifier) on an SNS topic;
 //! - [`SfnOrchestrator`]: [`Orchestrator`](sluice_core::ports::Orchestrator) on Step
 //!   Functions;
 //!
-//! and [`config`] builds the one `SdkConfig` they are made from. [`provision`] creates the
-//! resources for tests, the local runner and the demo.
+//! [`AwsPorts`] bundles them all ([`Ports`](sluice_core::ports::Ports)), built from the one
+//! `SdkConfig` [`config`] loads and the [`Settings`] naming the table, topic and state
+//! machine. What sluice runs on is created by the SAM template in AWS and by `sluice-testkit`
+//! (provision) locally.
 
 pub mod cloudwatch;
 pub mod config;
 pub mod dynamodb;
 mod failure;
-pub mod provision;
+mod ports;
 pub mod route53;
 pub mod sfn;
 pub mod sns;
@@ -32,14 +35,4 @@ pub use sfn::SfnOrchestrator;
 pub use sns::SnsNotifier;
 
 pub use aws_config::SdkConfig;
-
-/// The SDK crates, for code outside this crate that must build a client (provisioning in tests
-/// and the local runner) without depending on aws-sdk-* itself.
-pub mod sdk {
-    pub use aws_sdk_cloudwatch as cloudwatch;
-    pub use aws_sdk_dynamodb as dynamodb;
-    pub use aws_sdk_route53 as route53;
-    pub use aws_sdk_sfn as sfn;
-    pub use aws_sdk_sns as sns;
-    pub use aws_sdk_ssm as ssm;
-}
+pub use ports::{AwsPorts, Settings, TopicNotifier};

@@ -65,10 +65,6 @@ impl Route53Router {
         self.polling = polling;
         self
     }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
 }
 
 /// A hosted zone id without its `/hostedzone/` prefix, as the core keeps it.

@@ -6,7 +6,9 @@ use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_smithy_runtime_api::client::result::SdkError;
 use serde_json::Value;
-use sluice_core::ports::{ExecutionRef, ExecutionStatus, Orchestrator, OrchestratorError};
+use sluice_core::ports::{
+    ExecutionOutcome, ExecutionRef, ExecutionStatus, Orchestrator, OrchestratorError,
+};
 
 use crate::failure;
 
@@ -36,17 +38,9 @@ impl SfnOrchestrator {
         SfnOrchestrator::new(Client::new(config), state_machine_arn)
     }
 
-    pub fn state_machine_arn(&self) -> &str {
-        &self.state_machine_arn
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// The ARN an execution named `name` of this state machine has:
     /// `arn:aws:states:<region>:<account>:execution:<state machine>:<name>`.
-    pub fn execution_arn(&self, name: &str) -> String {
+    fn arn_of(&self, name: &str) -> String {
         format!(
             "{}:{name}",
             self.state_machine_arn
@@ -164,12 +158,16 @@ where
 }
 
 impl Orchestrator for SfnOrchestrator {
+    fn state_machine_arn(&self) -> Option<&str> {
+        Some(self.state_machine_arn.as_str()).filter(|arn| !arn.trim().is_empty())
+    }
+
     async fn start_execution(
         &self,
         name: &str,
         input: &Value,
     ) -> Result<ExecutionRef, OrchestratorError> {
-        let arn = self.execution_arn(name);
+        let arn = self.arn_of(name);
         // StartExecution answers a repeat of a running execution (same name and input) with
         // that execution and no sign it existed; looking first tells the two apart.
         if let Some(execution) = self.describe(&arn).await? {
@@ -257,6 +255,28 @@ impl Orchestrator for SfnOrchestrator {
         }
     }
 
+    async fn execution_outcome(
+        &self,
+        arn: &str,
+    ) -> Result<Option<ExecutionOutcome>, OrchestratorError> {
+        let Some(execution) = self.describe(arn).await? else {
+            return Ok(None);
+        };
+        let status = status(execution.status()).ok_or_else(|| OrchestratorError::Unavailable {
+            operation: "DescribeExecution",
+            what: arn.to_string(),
+            message: format!("unknown status {}", execution.status().as_str()),
+        })?;
+        if status.is_running() {
+            return Ok(None);
+        }
+        Ok(Some(ExecutionOutcome {
+            status,
+            error: execution.error().map(str::to_string),
+            cause: execution.cause().map(str::to_string),
+        }))
+    }
+
     async fn execution_status(&self, arn: &str) -> Result<ExecutionStatus, OrchestratorError> {
         let execution =
             self.describe(arn)
@@ -326,7 +346,7 @@ mod tests {
             "arn:aws:states:us-east-1:123456789012:stateMachine:sluice-deploy",
         );
         assert_eq!(
-            sfn.execution_arn("checkout-v2"),
+            sfn.arn_of("checkout-v2"),
             "arn:aws:states:us-east-1:123456789012:execution:sluice-deploy:checkout-v2"
         );
     }

@@ -24,13 +24,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use clap::Parser;
 use serde_json::{Value, json};
-use sluice_aws::provision::{self, AlarmDefinition};
-use sluice_core::metrics::Statistic;
-use sluice_core::ports::RecordSet;
+use sluice_core::metrics::{Side, Statistic};
+use sluice_core::spec::RecordType;
 use sluice_core::workflow::{ValidateRequest, shift_traffic, validate_deployment};
-use sluice_core::{DeploymentSpec, WeightPair};
-use sluice_emulator::{Moto, MotoOptions, free_loopback_port, unique_name, workspace_root};
-use sluice_handler::{AwsPorts, Config, Ports};
+use sluice_handler::{Config, HandlerPorts, Ports};
+use sluice_testkit::moto::{Moto, MotoOptions, free_loopback_port, unique_name, workspace_root};
+use sluice_testkit::provision::{AlarmDefinition, Provisioner, WeightedRecords};
+use sluice_testkit::request::{Check, DeploymentRequest, ERRORS_METRIC, Place};
 use tokio::sync::{Mutex, mpsc};
 
 #[derive(Parser)]
@@ -145,7 +145,8 @@ impl RuntimeApiServer {
 /// its first step. A zone per deployment keeps the Route 53 change the same size on every run:
 /// moto's cost of a change grows with the records already in the zone.
 struct Fixture {
-    ports: AwsPorts,
+    ports: HandlerPorts,
+    aws: Provisioner,
     /// Makes this run's zone names unique.
     run: String,
 }
@@ -154,38 +155,47 @@ impl Fixture {
     async fn deployment(&self, n: usize) -> Result<String, Failure> {
         let service = format!("bench-{n}");
         let alarm = format!("{service}-5xx");
-        let metric = json!({"namespace": "Sluice/Bench", "metricName": "Errors", "dimensions": {"Service": service}});
         let domain = format!("{service}.{}.example.", self.run);
-        let zone = provision::create_hosted_zone(self.ports.router().client(), &domain).await?;
-        let request = json!({
-            "service": service, "version": "v2", "hostedZoneId": zone,
-            "recordName": format!("api.{domain}"), "ttlSeconds": 1,
-            "blue": {"target": "blue.example.net"}, "green": {"target": "green.example.net"},
-            "strategy": {"kind": "canary", "steps": [10, 100], "bakeSeconds": 60},
-            "analysis": {"metrics": [{"name": "errors", "max": 1, "query": {"kind": "statistic", "stat": "Sum", "metric": metric}}]},
-            "alarms": [alarm],
-        });
-        let spec = DeploymentSpec::from_json(&request)?;
-        let p = &self.ports;
-        provision::create_weighted_records(
-            p.router(),
-            &RecordSet::from_spec(&spec),
-            WeightPair::ALL_BLUE,
-        )
-        .await?;
-        provision::put_alarm(
-            p.metrics().client(),
-            &AlarmDefinition {
+        let records = self
+            .aws
+            .blue_green_records(&WeightedRecords {
+                record_name: format!("api.{domain}"),
+                domain,
+                record_type: RecordType::default(),
+                ttl_seconds: 1,
+                blue_target: "blue.example.net".into(),
+                green_target: "green.example.net".into(),
+            })
+            .await?;
+        let place = Place {
+            service,
+            hosted_zone_id: records.hosted_zone_id.clone(),
+            record_name: records.name.clone(),
+            record_type: None,
+            ttl_seconds: Some(records.ttl_seconds),
+            blue_target: records.blue.target.clone(),
+            green_target: records.green.target.clone(),
+            namespace: "Sluice/Bench".into(),
+            service_dimension: true,
+            alarms: vec![alarm.clone()],
+        };
+        let request = DeploymentRequest::bare("v2")
+            .steps(&[10.0, 100.0])
+            .bake_seconds(60)
+            .check(Check::ErrorCount { max: 1.0 })
+            .to_json(&place);
+        self.aws
+            .alarm(&AlarmDefinition {
                 name: alarm.clone(),
-                metric: serde_json::from_value(metric)?,
+                metric: place.metric(ERRORS_METRIC, Side::Green),
                 statistic: Statistic::Sum,
                 period_seconds: 60,
                 threshold: 5.0,
                 evaluation_periods: 1,
                 actions: vec![],
-            },
-        )
-        .await?;
+            })
+            .await?;
+        let p = &self.ports;
         let input = ValidateRequest {
             request,
             execution_name: format!("bench-run-{n}"),
@@ -207,7 +217,7 @@ impl Fixture {
     /// Deletes every item of the table, so each run meets the same table: moto copies the
     /// whole table for every transaction (the fence is one), which grows with what it holds.
     async fn clear_table(&self, table: &str) -> Result<(), Failure> {
-        let client = self.ports.store().0.client();
+        let client = self.aws.dynamodb();
         let items = client.scan().table_name(table).send().await?;
         for item in items.items() {
             let key = [
@@ -306,10 +316,12 @@ async fn main() -> Result<(), Failure> {
         sync: Default::default(),
         history_ttl: None,
     };
-    let ports = AwsPorts::new(config.clone(), &sdk);
-    provision::create_table(ports.store().0.client(), &table).await?;
+    let ports = HandlerPorts::new(config.clone(), &sdk);
+    let aws = Provisioner::new(&sdk);
+    aws.table(&table).await?;
     let fixture = Fixture {
         ports,
+        aws,
         run: unique_name("bench"),
     };
 

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sluice_core::deployment::{Controller, Deployment, DeploymentId, Status};
-use sluice_core::ports::{Clock, DeploymentKey, DeploymentStore, Orchestrator, OrchestratorError};
+use sluice_core::ports::{
+    Clock, DeploymentKey, Deployments, Orchestrator, OrchestratorError, ServiceLocks,
+};
 use sluice_core::timeline::Timeline;
 use sluice_core::workflow::{
     OperatorOutcome, Takeover, TakeoverOutcome, approve, request_pause, request_promotion,
@@ -17,7 +19,7 @@ use sluice_core::workflow::{
 use crate::args::Output;
 use crate::backend::Ports;
 use crate::error::{CliError, exit};
-use crate::render;
+use crate::print;
 use crate::request::{Assignment, attempt_name, build_request, validate};
 
 // ---------------------------------------------------------------------------------------------
@@ -171,6 +173,7 @@ async fn start_execution(
 // status, history, show
 
 /// One deployment in progress, for `status`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveRow {
@@ -179,16 +182,14 @@ pub struct ActiveRow {
     pub version: String,
     pub status: Status,
     /// 1-based, of `steps`.
+    #[serialize_always]
     pub step: Option<usize>,
     pub steps: usize,
     pub green_share: f64,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pause_requested_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub promotion_requested_by: Option<String>,
 }
 
@@ -215,7 +216,7 @@ impl ActiveRow {
 pub async fn active(ports: &impl Ports, service: Option<&str>) -> Result<Vec<ActiveRow>, CliError> {
     let services = match service {
         Some(service) => vec![service.to_string()],
-        None => ports.services().await?,
+        None => crate::backend::services(ports).await?,
     };
     let mut rows = Vec::new();
     for service in services {
@@ -250,57 +251,13 @@ pub async fn status(
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(exit::OK);
     }
-    if rows.is_empty() {
-        match service {
-            Some(service) => writeln!(out, "no deployment of {service} in progress")?,
-            None => writeln!(out, "no deployment in progress")?,
-        }
-        return Ok(exit::OK);
-    }
     let now = ports.clock().now();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let mut status = r.status.to_string();
-            if let Some(who) = &r.pause_requested_by {
-                status.push_str(&format!(" (pause asked by {who})"));
-            }
-            if let Some(who) = &r.promotion_requested_by {
-                status.push_str(&format!(" (promotion asked by {who})"));
-            }
-            vec![
-                r.service.clone(),
-                r.version.clone(),
-                r.step
-                    .map(|s| format!("{s}/{}", r.steps))
-                    .unwrap_or_else(|| "-".into()),
-                render::percent(r.green_share),
-                format!("{} ago", render::duration(now - r.started_at)),
-                status,
-                r.deployment_id.clone(),
-            ]
-        })
-        .collect();
-    write!(
-        out,
-        "{}",
-        render::table(
-            &[
-                "SERVICE",
-                "VERSION",
-                "STEP",
-                "SHARE",
-                "SINCE",
-                "STATUS",
-                "DEPLOYMENT"
-            ],
-            &cells
-        )
-    )?;
+    write!(out, "{}", print::status(&rows, service, now))?;
     Ok(exit::OK)
 }
 
 /// One past (or running) deployment, for `history`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryRow {
@@ -308,10 +265,8 @@ pub struct HistoryRow {
     pub version: String,
     pub status: Status,
     pub started_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
     pub duration_seconds: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     pub controller: Controller,
 }
@@ -358,51 +313,12 @@ pub async fn history(
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(exit::OK);
     }
-    if rows.is_empty() {
-        writeln!(out, "no deployments of {service}")?;
-        return Ok(exit::OK);
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let outcome = match (r.status, &r.controller) {
-                (status, Controller::StateMachine) => render::outcome_word(status).to_string(),
-                (status, by) => format!("{} ({})", render::outcome_word(status), by.describe()),
-            };
-            let mut reason = r.outcome.clone().unwrap_or_default();
-            if reason.chars().count() > 80 {
-                reason = format!("{}…", reason.chars().take(79).collect::<String>());
-            }
-            vec![
-                render::date_time(r.started_at),
-                r.version.clone(),
-                outcome,
-                render::duration(chrono::Duration::seconds(r.duration_seconds)),
-                r.deployment_id.clone(),
-                reason,
-            ]
-        })
-        .collect();
-    write!(
-        out,
-        "{}",
-        render::table(
-            &[
-                "STARTED",
-                "VERSION",
-                "OUTCOME",
-                "DURATION",
-                "DEPLOYMENT",
-                "WHY"
-            ],
-            &cells
-        )
-    )?;
+    write!(out, "{}", print::history(&rows, service))?;
     Ok(exit::OK)
 }
 
 /// A deployment by id, or `NotFound`.
-pub async fn find(store: &impl DeploymentStore, id: &str) -> Result<Deployment, CliError> {
+pub async fn find(store: &impl Deployments, id: &str) -> Result<Deployment, CliError> {
     let parsed = DeploymentId::parse(id).map_err(|e| CliError::BadArgument {
         what: "deployment id".into(),
         message: e.to_string(),
@@ -439,54 +355,13 @@ pub async fn show(
         writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
         return Ok(exit::OK);
     }
+    let history = ports.store().history(&deployment.id).await?;
     let now = ports.clock().now();
-    let plan: Vec<String> = deployment
-        .plan
-        .steps
-        .iter()
-        .map(|s| format!("{} ({}s)", render::percent(s.percent), s.bake_seconds))
-        .collect();
-    writeln!(out, "deployment {}", deployment.id)?;
-    writeln!(
+    write!(
         out,
-        "  service    {} {}",
-        deployment.service, deployment.spec.version
+        "{}",
+        print::show(&deployment, &timeline, &history, now)
     )?;
-    writeln!(
-        out,
-        "  status     {} (driven by {})",
-        deployment.status,
-        deployment.controller.describe()
-    )?;
-    writeln!(
-        out,
-        "  started    {} ({} {})",
-        render::date_time(deployment.started_at),
-        if timeline.ended_at.is_some() {
-            "took"
-        } else {
-            "running for"
-        },
-        render::duration(timeline.duration(now))
-    )?;
-    writeln!(out, "  plan       {}", plan.join(" → "))?;
-    writeln!(
-        out,
-        "  traffic    {} green",
-        render::percent(timeline.current_share())
-    )?;
-    if let Some(reason) = &timeline.outcome {
-        writeln!(out, "  outcome    {reason}")?;
-    }
-    if let Some(arn) = &deployment.execution_arn {
-        writeln!(out, "  execution  {arn}")?;
-    }
-    writeln!(out)?;
-    for event in ports.store().history(&deployment.id).await? {
-        for line in render::event_lines(&deployment, &event) {
-            writeln!(out, "{line}")?;
-        }
-    }
     Ok(exit::OK)
 }
 

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use sluice_core::SpecErrors;
-use sluice_core::ports::{OrchestratorError, StoreError};
+use sluice_core::ports::{
+    DeploymentsError, LockError, OrchestratorError, ServiceConfigError, TriggerLedgerError,
+};
 use sluice_core::workflow::WorkflowError;
 use thiserror::Error;
 
@@ -83,7 +85,13 @@ pub enum CliError {
     #[error("encoding JSON output: {0}")]
     Json(#[from] serde_json::Error),
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Configs(#[from] ServiceConfigError),
+    #[error("{0}")]
+    Locks(#[from] LockError),
+    #[error("{0}")]
+    Deployments(#[from] DeploymentsError),
+    #[error("{0}")]
+    Triggers(#[from] TriggerLedgerError),
     #[error("{0}")]
     Orchestrator(#[from] OrchestratorError),
     #[error("{0}")]

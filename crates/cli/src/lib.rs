@@ -9,6 +9,7 @@ pub mod args;
 pub mod backend;
 pub mod commands;
 pub mod error;
+pub mod print;
 pub mod render;
 pub mod report;
 pub mod request;
@@ -17,9 +18,10 @@ pub mod watch;
 use std::io::Write;
 
 use clap::CommandFactory;
+use sluice_core::ports::Orchestrator;
 
 use args::{Cli, Command, GlobalArgs};
-use backend::{AwsBackend, Ports, Settings};
+use backend::{AwsPorts, Ports, Settings};
 use error::{CliError, exit};
 
 /// Runs one command line; returns the process's exit code.
@@ -37,9 +39,10 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<u8, CliError>
         table,
         state_machine_arn: cli.global.state_machine_arn.clone(),
         notifications_topic_arn: cli.global.notifications_topic_arn.clone(),
+        history_ttl: None,
     };
     let sdk = sluice_aws::config::load().await;
-    let ports = AwsBackend::new(&sdk, &settings);
+    let ports = AwsPorts::new(&sdk, &settings);
     dispatch(&ports, &cli, out).await
 }
 
@@ -53,7 +56,7 @@ pub async fn dispatch(
     let global = &cli.global;
     match &cli.command {
         Command::Start(args) => {
-            if ports.state_machine_arn().is_none() {
+            if ports.orchestrator().state_machine_arn().is_none() {
                 return Err(CliError::MissingSetting {
                     command: "start",
                     setting: "the deployment state machine",

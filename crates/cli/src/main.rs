@@ -4,6 +4,7 @@
 // The AWS SDK futures nest deeply; the default limit is too low for their layout.
 #![recursion_limit = "256"]
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,8 +16,11 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr, quiet by default: stdout is the command's output (tables, JSON).
+    // By default only the CLI's and the domain's warnings: the SDK's (a retried request, a
+    // profile file it did not find) are nothing a user can act on, and a failed AWS call, which
+    // the adapters log as it happens, reaches the user once, as the command's error.
     let level = match cli.global.verbose {
-        0 => "warn",
+        0 => "error,sluice_cli=warn,sluice_core=warn",
         1 => "info",
         _ => "debug",
     };
@@ -24,6 +28,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_on_stderr())
         .init();
 
     let mut stdout = std::io::stdout();
@@ -34,6 +39,13 @@ async fn main() -> ExitCode {
             ExitCode::from(error.exit_code())
         }
     }
+}
+
+/// Escape codes only for a person at a terminal: not into a file or a pipe (`2>log`,
+/// `2>&1 | less`), and never with `NO_COLOR` set (https://no-color.org).
+fn colour_on_stderr() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
 }
 
 fn report(error: &CliError) {

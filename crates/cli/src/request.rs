@@ -2,7 +2,7 @@
 //! does, and naming its execution.
 
 use serde_json::{Map, Value};
-use sluice_core::ports::{DeploymentStore, TrafficRouter};
+use sluice_core::ports::{ServiceConfigs, TrafficRouter};
 use sluice_core::workflow::{WorkflowError, check_request};
 use sluice_core::{DeploymentSpec, FieldError, SpecErrors};
 
@@ -105,7 +105,7 @@ pub fn build_request(
 /// The request checked as the state machine's Validate step checks it (spec rules, service
 /// defaults, hosted zone); every problem is returned, each naming its field.
 pub async fn validate(
-    store: &impl DeploymentStore,
+    store: &impl ServiceConfigs,
     router: &impl TrafficRouter,
     request: &Value,
 ) -> Result<DeploymentSpec, CliError> {

@@ -9,11 +9,11 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use sluice_core::deployment::{Deployment, DeploymentId, Status};
-use sluice_core::ports::{Clock, DeploymentKey, DeploymentStore};
+use sluice_core::ports::{Clock, DeploymentKey, Deployments, Orchestrator, ServiceLocks};
 use sluice_core::timeline::Timeline;
 
 use crate::args::Output;
-use crate::backend::Ports;
+use crate::backend::{Ports, execution_ended};
 use crate::error::{CliError, exit};
 use crate::render;
 
@@ -127,7 +127,7 @@ pub async fn watch(
             && last_execution_check.is_none_or(|t| t.elapsed() >= EXECUTION_CHECK_EVERY)
         {
             last_execution_check = Some(Instant::now());
-            match ports.execution_ended(arn).await? {
+            match execution_ended(ports, arn).await? {
                 Some((status, cause)) => match &execution_ended_at {
                     Some((since, status, cause)) if since.elapsed() >= ENDED_EXECUTION_GRACE => {
                         bar.finish_and_clear();
@@ -178,14 +178,14 @@ async fn resolve(
                 message: e.to_string(),
             })?;
             bar.set_message(format!("waiting for deployment {id} to be validated"));
-            let arn = ports.execution_arn(id.as_str());
+            let arn = ports.orchestrator().execution_arn(id.as_str());
             loop {
                 if let Some(deployment) = ports.store().find(&id).await? {
                     return Ok(DeploymentKey::of(&deployment));
                 }
                 match &arn {
                     Some(arn) => {
-                        if let Some((status, cause)) = ports.execution_ended(arn).await? {
+                        if let Some((status, cause)) = execution_ended(ports, arn).await? {
                             // The record may have been written just before the end; look once more.
                             if let Some(deployment) = ports.store().find(&id).await? {
                                 return Ok(DeploymentKey::of(&deployment));

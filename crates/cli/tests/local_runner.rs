@@ -10,21 +10,22 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::sluice;
 use serde_json::{Value, json};
-use sluice_cli::backend::{AwsBackend, Settings};
-use sluice_core::ports::{DeploymentStore, TrafficRouter};
+use sluice_cli::backend::{AwsPorts, Settings};
+use sluice_core::ports::{Deployments, TrafficRouter};
 use sluice_core::{Controller, Deployment, DeploymentId, Status, WeightPair};
 use sluice_local::{DeploymentRequest, LocalRunner, RunnerOptions, VersionProfile};
+use sluice_testkit::eventually;
 
 /// One runner at a time.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Local {
     runner: LocalRunner,
-    cli: AwsBackend,
+    cli: AwsPorts,
     table: String,
 }
 
@@ -35,8 +36,9 @@ async fn local(name: &str) -> Local {
         table: environment.names.table.clone(),
         state_machine_arn: Some(environment.state_machine_arn.clone()),
         notifications_topic_arn: Some(environment.notifications_topic_arn.clone()),
+        history_ttl: None,
     };
-    let cli = AwsBackend::new(runner.sdk_config(), &settings);
+    let cli = AwsPorts::new(runner.sdk_config(), &settings);
     Local {
         table: settings.table,
         runner,
@@ -90,20 +92,15 @@ impl Local {
 
     /// Waits until the deployment satisfies `ready`.
     async fn until(&self, id: &str, what: &str, ready: impl Fn(&Deployment) -> bool) -> Deployment {
-        let started = Instant::now();
-        loop {
-            if let Some(deployment) = self.deployment(id).await
-                && ready(&deployment)
-            {
-                return deployment;
+        eventually(Duration::from_secs(120), || async {
+            let deployment = self.deployment(id).await;
+            match deployment {
+                Some(deployment) if ready(&deployment) => Ok(deployment),
+                other => Err(other.map(|d| (d.status, d.step))),
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "deployment {id} never got {what}: {:?}",
-                self.deployment(id).await.map(|d| (d.status, d.step))
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("deployment {id} never got {what}: {e}"))
     }
 
     async fn weights(&self) -> WeightPair {

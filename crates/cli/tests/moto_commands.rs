@@ -7,15 +7,16 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use serde_json::{Value, json};
 use sluice_core::deployment::EventKind;
-use sluice_core::ports::{DeploymentStore, Orchestrator};
+use sluice_core::ports::{Deployments, Orchestrator, Ports, ServiceConfigs, ServiceLocks};
 use sluice_core::release::execution_name;
 use sluice_core::{Controller, Status, WeightPair};
-use sluice_emulator::unique_name;
-use sluice_handler::Ports as _;
-use sluice_handler::testkit::MotoWorld;
+use sluice_handler::Configured;
+use sluice_testkit::{MotoWorld, eventually, unique_name};
 
 #[tokio::test]
 async fn status_lists_the_deployment_in_progress_and_history_its_outcome() {
@@ -228,7 +229,7 @@ async fn promote_skips_the_remaining_steps_once_the_current_analysis_passes() {
     world.put_green_traffic(live_at, 3, 20.0, 0.0).await;
     let cursor = moto_analyze(&world, cursor).await;
     // Step 1 of 3 passed and the next move is the promotion, not step 2.
-    assert_eq!(cursor.decision.as_deref(), Some("promote"));
+    assert_eq!(cursor.decision.map(|d| d.as_str()), Some("promote"));
 }
 
 #[tokio::test]
@@ -287,7 +288,7 @@ async fn approve_at_the_gate_answers_the_waiting_task_and_the_execution_carries_
     .await;
     let cursor = moto_baked(&world, cursor).await;
     let cursor = moto_analyze(&world, cursor).await;
-    assert_eq!(cursor.decision.as_deref(), Some("await-approval"));
+    assert_eq!(cursor.decision.map(|d| d.as_str()), Some("await-approval"));
     moto_await_approval(&world, cursor, &token).await;
 
     let (_, text) = sluice(
@@ -386,7 +387,7 @@ async fn reject_at_the_gate_rolls_back_and_ends_the_execution() {
     let (status, _) = execution_ended(&world, &execution_arn).await;
     assert!(status == "ABORTED" || status == "FAILED", "{status}");
     assert!(
-        !cli.orchestrator
+        !cli.orchestrator()
             .execution_status(&execution_arn)
             .await
             .unwrap()
@@ -490,8 +491,9 @@ async fn start_uses_the_service_defaults_and_a_new_name_for_a_version_deployed_b
     let arn = started["executionArn"].as_str().unwrap().to_string();
     assert_eq!(execution(&world, &arn).await.0, "RUNNING");
     // The execution gets the request as asked; Validate lays it over the defaults again.
-    let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
-    let described = sluice_aws::sdk::sfn::Client::new(&sdk)
+    let described = world
+        .provisioner
+        .sfn()
         .describe_execution()
         .execution_arn(&arn)
         .send()
@@ -595,11 +597,23 @@ async fn watch_follows_a_deployment_until_an_abort_rolls_it_back() {
     let table = world.ports.config().table.clone();
     moto_started(&world, &name, Some(execution_arn), &[]).await;
 
+    // The abort comes once watch has shown the deployment live, so watch follows it.
+    let watched = SharedOutput::default();
     let aborter = {
         let cli = moto_backend(&world, None).await;
         let name = name.clone();
+        let watched = watched.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            eventually(Duration::from_secs(10), || async {
+                let text = watched.text();
+                if text.contains("step 1/3") {
+                    Ok(())
+                } else {
+                    Err(text)
+                }
+            })
+            .await
+            .unwrap();
             sluice(
                 &cli,
                 &[
@@ -614,11 +628,13 @@ async fn watch_follows_a_deployment_until_an_abort_rolls_it_back() {
             .await
         })
     };
-    let (code, text) = sluice(
+    let code = sluice_into(
         &cli,
         &["--table", &table, "watch", &name, "--interval", "0.2"],
+        &mut watched.clone(),
     )
     .await;
+    let text = watched.text();
     let (abort_code, abort_text) = aborter.await.unwrap();
     assert_eq!(abort_code, 0, "{abort_text}");
     assert_eq!(code, 1, "rolled back is exit 1: {text}");
@@ -661,18 +677,18 @@ async fn watch_follows_a_deployment_until_an_abort_rolls_it_back() {
 #[tokio::test]
 async fn watch_explains_an_execution_that_failed_before_writing_a_record() {
     let world = MotoWorld::start().await;
-    let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
-    let sfn = sluice_aws::sdk::sfn::Client::new(&sdk);
+    let sfn = world.provisioner.sfn();
     let definition = json!({"StartAt": "Validate", "States": {"Validate": {"Type": "Fail",
         "Error": "Sluice.Invalid", "Cause": "hostedZoneId: hosted zone ZX does not exist"}}});
-    let machine = sluice_aws::provision::create_state_machine(
-        &sfn,
-        &unique_name("failing"),
-        &definition.to_string(),
-        "arn:aws:iam::123456789012:role/sluice-test",
-    )
-    .await
-    .unwrap();
+    let machine = world
+        .provisioner
+        .state_machine(
+            &unique_name("failing"),
+            &definition.to_string(),
+            "arn:aws:iam::123456789012:role/sluice-test",
+        )
+        .await
+        .unwrap();
     let name = unique_name("dep");
     sfn.start_execution()
         .state_machine_arn(&machine)

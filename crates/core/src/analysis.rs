@@ -26,21 +26,19 @@ impl std::fmt::Display for Verdict {
 }
 
 /// One metric's judgement with everything it was judged on, as stored in the history.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricResult {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub unit: String,
+    #[serialize_always]
     pub value: Option<f64>,
     pub samples: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Observation>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_increase_over_baseline: Option<f64>,
     pub min_samples: u64,
     pub verdict: Verdict,
@@ -194,9 +192,23 @@ pub struct AnalysisCounters {
     pub inconclusive_retries: u32,
 }
 
-/// What the deployment does after an analysis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What the deployment does after an analysis. Its variants without their data are the
+/// [`DecisionAction`] the state machine routes on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(tag = "action", rename_all = "kebab-case")]
+#[strum_discriminants(
+    name(DecisionAction),
+    derive(
+        Hash,
+        Serialize,
+        Deserialize,
+        strum::EnumIter,
+        strum::IntoStaticStr,
+        strum::Display
+    ),
+    serde(rename_all = "kebab-case"),
+    strum(serialize_all = "kebab-case")
+)]
 pub enum Decision {
     /// Shift to the next step.
     #[serde(rename_all = "camelCase")]
@@ -221,15 +233,17 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// The short name the state machine's Choice routes on.
-    pub fn action(&self) -> &'static str {
-        match self {
-            Decision::Advance { .. } => "advance",
-            Decision::Promote => "promote",
-            Decision::Extend { .. } => "extend",
-            Decision::AwaitApproval { .. } => "await-approval",
-            Decision::RollBack { .. } => "roll-back",
-        }
+    /// What the state machine's Decide state routes on.
+    pub fn action(&self) -> DecisionAction {
+        self.into()
+    }
+}
+
+impl DecisionAction {
+    /// The name the state machine's Choice compares (`advance`, `await-approval`, …), the
+    /// same as the `action` tag of a serialised [`Decision`].
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -311,14 +325,13 @@ pub fn decide(
 }
 
 /// What operators asked of a running deployment, applied at its next analysis.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperatorRequests {
     /// Who asked to hold the deployment at the next step boundary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<String>,
     /// Who asked to skip the remaining steps once the current analysis passes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote: Option<String>,
 }
 

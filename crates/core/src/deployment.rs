@@ -167,6 +167,7 @@ impl Controller {
 }
 
 /// Where traffic was last put, and when that step went live.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficState {
@@ -175,7 +176,6 @@ pub struct TrafficState {
     pub green_share: f64,
     pub change_id: String,
     pub changed_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_at: Option<DateTime<Utc>>,
 }
 
@@ -203,6 +203,7 @@ pub struct Outcome {
 
 /// One deployment's record. `revision` is its version number: every write is conditional on
 /// it and bumps it, which is also what fences the state machine off after a takeover.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
@@ -210,29 +211,23 @@ pub struct Deployment {
     pub service: String,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
     pub spec: DeploymentSpec,
     pub plan: StepPlan,
     pub status: Status,
     /// Index into the plan of the step in progress.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficState>,
     #[serde(default)]
     pub counters: AnalysisCounters,
     pub controller: Controller,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
     /// Task token of the approval the state machine waits on, while it waits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_token: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<SpecWarning>,
     /// The latest analysis, so a retried analyze returns its decision instead of judging
     /// (and counting) twice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_analysis: Option<AnalysisMark>,
     /// Pause and promotion requests, applied at the next analysis.
     #[serde(default)]
@@ -241,6 +236,7 @@ pub struct Deployment {
 }
 
 /// Which analysis was last done and what it decided.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisMark {
@@ -250,7 +246,6 @@ pub struct AnalysisMark {
     pub verdict: Verdict,
     pub decision: Decision,
     /// The decision an approval carries out, when the analysis held one back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<Decision>,
 }
 
@@ -339,6 +334,7 @@ pub struct HistoryEvent {
     pub kind: EventKind,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum EventKind {
@@ -376,11 +372,7 @@ pub enum EventKind {
     #[serde(rename_all = "camelCase")]
     ApprovalRequested { step: usize, reason: String },
     #[serde(rename_all = "camelCase")]
-    Approved {
-        by: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        comment: Option<String>,
-    },
+    Approved { by: String, comment: Option<String> },
     /// An operator asked for a pause, a resume or an early promotion.
     #[serde(rename_all = "camelCase")]
     OperatorRequested { by: String, request: String },
@@ -395,7 +387,6 @@ pub enum EventKind {
         weights: WeightPair,
         change_id: String,
         /// From the alarm's state change to Route 53 accepting the change.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         alarm_to_traffic_ms: Option<i64>,
     },
     #[serde(rename_all = "camelCase")]

@@ -28,7 +28,7 @@ struct StoreState {
     deployments: BTreeMap<DeploymentKey, Deployment>,
     history: BTreeMap<DeploymentId, Vec<HistoryEvent>>,
     triggers: BTreeMap<String, TriggerRecord>,
-    failures: VecDeque<StoreError>,
+    failures: VecDeque<StorageFailure>,
 }
 
 /// The deployment table in memory.
@@ -43,8 +43,8 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// The next store call fails with `error`.
-    pub fn fail_next(&self, error: StoreError) {
+    /// The next store call, of any of the storage ports, fails with `error`.
+    pub fn fail_next(&self, error: StorageFailure) {
         self.state.lock().unwrap().failures.push_back(error);
     }
 
@@ -98,7 +98,7 @@ impl MemoryStore {
             .insert(key, deployment);
     }
 
-    fn take_failure(&self) -> Result<(), StoreError> {
+    fn take_failure(&self) -> Result<(), StorageFailure> {
         match self.state.lock().unwrap().failures.pop_front() {
             Some(error) => Err(error),
             None => Ok(()),
@@ -106,13 +106,17 @@ impl MemoryStore {
     }
 }
 
-impl DeploymentStore for MemoryStore {
-    async fn service_config(&self, service: &str) -> Result<Option<Value>, StoreError> {
+impl ServiceConfigs for MemoryStore {
+    async fn service_config(&self, service: &str) -> Result<Option<Value>, ServiceConfigError> {
         self.take_failure()?;
         Ok(self.state.lock().unwrap().configs.get(service).cloned())
     }
 
-    async fn put_service_config(&self, service: &str, config: &Value) -> Result<(), StoreError> {
+    async fn put_service_config(
+        &self,
+        service: &str,
+        config: &Value,
+    ) -> Result<(), ServiceConfigError> {
         self.take_failure()?;
         self.state
             .lock()
@@ -122,7 +126,7 @@ impl DeploymentStore for MemoryStore {
         Ok(())
     }
 
-    async fn service_configs(&self) -> Result<Vec<(String, Value)>, StoreError> {
+    async fn service_configs(&self) -> Result<Vec<(String, Value)>, ServiceConfigError> {
         self.take_failure()?;
         Ok(self
             .state
@@ -133,8 +137,10 @@ impl DeploymentStore for MemoryStore {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
+}
 
-    async fn acquire_lock(&self, lock: &ServiceLock, now: DateTime<Utc>) -> Result<(), StoreError> {
+impl ServiceLocks for MemoryStore {
+    async fn acquire_lock(&self, lock: &ServiceLock, now: DateTime<Utc>) -> Result<(), LockError> {
         self.take_failure()?;
         let mut state = self.state.lock().unwrap();
         let service = &lock.deployment.service;
@@ -142,7 +148,7 @@ impl DeploymentStore for MemoryStore {
             && held.deployment.id != lock.deployment.id
             && held.lease_until >= now
         {
-            return Err(StoreError::LockHeld {
+            return Err(LockError::LockHeld {
                 service: service.clone(),
                 holder: held.deployment.id.clone(),
                 lease_until: held.lease_until,
@@ -156,7 +162,7 @@ impl DeploymentStore for MemoryStore {
         &self,
         service: &str,
         deployment: &DeploymentId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), LockError> {
         self.take_failure()?;
         let mut state = self.state.lock().unwrap();
         if state
@@ -169,12 +175,17 @@ impl DeploymentStore for MemoryStore {
         Ok(())
     }
 
-    async fn lock(&self, service: &str) -> Result<Option<ServiceLock>, StoreError> {
+    async fn lock(&self, service: &str) -> Result<Option<ServiceLock>, LockError> {
         self.take_failure()?;
         Ok(self.state.lock().unwrap().locks.get(service).cloned())
     }
 
-    async fn locks_for_alarm(&self, alarm: &str) -> Result<Vec<ServiceLock>, StoreError> {
+    async fn locked_services(&self) -> Result<Vec<String>, LockError> {
+        self.take_failure()?;
+        Ok(self.state.lock().unwrap().locks.keys().cloned().collect())
+    }
+
+    async fn locks_for_alarm(&self, alarm: &str) -> Result<Vec<ServiceLock>, LockError> {
         self.take_failure()?;
         Ok(self
             .state
@@ -186,16 +197,18 @@ impl DeploymentStore for MemoryStore {
             .cloned()
             .collect())
     }
+}
 
+impl Deployments for MemoryStore {
     async fn create(
         &self,
         deployment: &Deployment,
         event: &HistoryEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DeploymentsError> {
         self.take_failure()?;
         let mut state = self.state.lock().unwrap();
         if state.deployments.keys().any(|k| k.id == deployment.id) {
-            return Err(StoreError::AlreadyExists {
+            return Err(DeploymentsError::AlreadyExists {
                 id: deployment.id.clone(),
             });
         }
@@ -210,12 +223,12 @@ impl DeploymentStore for MemoryStore {
         Ok(())
     }
 
-    async fn get(&self, key: &DeploymentKey) -> Result<Option<Deployment>, StoreError> {
+    async fn get(&self, key: &DeploymentKey) -> Result<Option<Deployment>, DeploymentsError> {
         self.take_failure()?;
         Ok(self.state.lock().unwrap().deployments.get(key).cloned())
     }
 
-    async fn find(&self, id: &DeploymentId) -> Result<Option<Deployment>, StoreError> {
+    async fn find(&self, id: &DeploymentId) -> Result<Option<Deployment>, DeploymentsError> {
         self.take_failure()?;
         Ok(self
             .state
@@ -227,7 +240,11 @@ impl DeploymentStore for MemoryStore {
             .cloned())
     }
 
-    async fn save(&self, deployment: &Deployment, event: &HistoryEvent) -> Result<(), StoreError> {
+    async fn save(
+        &self,
+        deployment: &Deployment,
+        event: &HistoryEvent,
+    ) -> Result<(), DeploymentsError> {
         if let Some(hook) = self.before_save.lock().unwrap().take() {
             hook();
         }
@@ -238,7 +255,7 @@ impl DeploymentStore for MemoryStore {
         match state.deployments.get(&key) {
             Some(stored) if stored.revision == expected => {}
             _ => {
-                return Err(StoreError::RevisionConflict {
+                return Err(DeploymentsError::RevisionConflict {
                     id: deployment.id.clone(),
                     expected,
                 });
@@ -253,12 +270,12 @@ impl DeploymentStore for MemoryStore {
         Ok(())
     }
 
-    async fn history(&self, id: &DeploymentId) -> Result<Vec<HistoryEvent>, StoreError> {
+    async fn history(&self, id: &DeploymentId) -> Result<Vec<HistoryEvent>, DeploymentsError> {
         self.take_failure()?;
         Ok(self.events(id))
     }
 
-    async fn list(&self, service: &str, limit: usize) -> Result<Vec<Deployment>, StoreError> {
+    async fn list(&self, service: &str, limit: usize) -> Result<Vec<Deployment>, DeploymentsError> {
         self.take_failure()?;
         let mut found: Vec<Deployment> = self
             .deployments()
@@ -269,13 +286,15 @@ impl DeploymentStore for MemoryStore {
         found.truncate(limit);
         Ok(found)
     }
+}
 
+impl TriggerLedger for MemoryStore {
     async fn claim_trigger(
         &self,
         key: &str,
         record: &TriggerRecord,
         _expires_at: DateTime<Utc>,
-    ) -> Result<TriggerClaim, StoreError> {
+    ) -> Result<TriggerClaim, TriggerLedgerError> {
         self.take_failure()?;
         let mut state = self.state.lock().unwrap();
         if let Some(seen) = state.triggers.get(key) {
@@ -285,7 +304,11 @@ impl DeploymentStore for MemoryStore {
         Ok(TriggerClaim::New)
     }
 
-    async fn complete_trigger(&self, key: &str, execution_arn: &str) -> Result<(), StoreError> {
+    async fn complete_trigger(
+        &self,
+        key: &str,
+        execution_arn: &str,
+    ) -> Result<(), TriggerLedgerError> {
         self.take_failure()?;
         if let Some(record) = self.state.lock().unwrap().triggers.get_mut(key) {
             record.execution_arn = Some(execution_arn.to_string());
@@ -706,6 +729,10 @@ impl MemoryOrchestrator {
 }
 
 impl Orchestrator for MemoryOrchestrator {
+    fn state_machine_arn(&self) -> Option<&str> {
+        Some(Self::MACHINE)
+    }
+
     async fn start_execution(
         &self,
         name: &str,
@@ -746,6 +773,22 @@ impl Orchestrator for MemoryOrchestrator {
             execution.2 = Some(cause.into());
         }
         Ok(())
+    }
+
+    async fn execution_outcome(
+        &self,
+        arn: &str,
+    ) -> Result<Option<ExecutionOutcome>, OrchestratorError> {
+        match self.execution_status(arn).await {
+            Ok(status) if status.is_running() => Ok(None),
+            Ok(status) => Ok(Some(ExecutionOutcome {
+                status,
+                error: None,
+                cause: None,
+            })),
+            Err(OrchestratorError::ExecutionNotFound { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
     }
 
     async fn execution_status(&self, arn: &str) -> Result<ExecutionStatus, OrchestratorError> {

@@ -18,7 +18,7 @@ pub mod telemetry;
 pub mod timeline;
 pub mod workflow;
 
-pub use analysis::{AnalysisCounters, Decision, MetricResult, Verdict};
+pub use analysis::{AnalysisCounters, Decision, DecisionAction, MetricResult, Verdict};
 pub use deployment::{Controller, Deployment, DeploymentId, EventKind, HistoryEvent, Status};
 pub use plan::{Step, StepPlan, WeightPair};
 pub use spec::{DeploymentSpec, FieldError, SpecErrors, ValidationContext};

@@ -128,21 +128,16 @@ enum QueryKind {
 }
 
 // Flat rather than serde's tagged enum so a malformed field's path survives into the error.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawQuery {
     kind: QueryKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     numerator: Option<MetricRef>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     denominator: Option<MetricRef>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     scale: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     missing_numerator_is_zero: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     metric: Option<MetricRef>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     stat: Option<Statistic>,
 }
 

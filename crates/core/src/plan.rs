@@ -4,8 +4,6 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::spec::{RollbackSpec, Strategy};
-
 /// Route 53 weights of the blue and green records. Each is 0–255 (the type guarantees it) and
 /// they are never both 0: Route 53 would then split traffic evenly, which nobody asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -149,16 +147,9 @@ pub struct StepPlan {
 }
 
 impl StepPlan {
-    /// The plan a strategy describes. The strategy is assumed validated; a linear increment of
-    /// 0 or less still yields a single 100 % step rather than looping.
-    pub fn from_strategy(strategy: &Strategy) -> StepPlan {
-        let (percents, bake_seconds) = match strategy {
-            Strategy::Canary(canary) => (canary.steps.clone(), canary.bake_seconds),
-            Strategy::Linear(linear) => {
-                (linear_percents(linear.increment), linear.interval_seconds)
-            }
-            Strategy::BlueGreen(blue_green) => (vec![100.0], blue_green.bake_seconds),
-        };
+    /// The steps through `percents` (green percents, increasing, the last 100), each baked
+    /// `bake_seconds`.
+    pub fn new(percents: Vec<f64>, bake_seconds: u32) -> StepPlan {
         let steps = percents
             .into_iter()
             .enumerate()
@@ -209,18 +200,9 @@ pub fn linear_percents(increment: f64) -> Vec<f64> {
     }
 }
 
-/// The green percents a rollback passes through, ending at 0. Empty spec steps mean an
-/// instant rollback: one change to 100 % blue.
-pub fn rollback_percents(spec: &RollbackSpec) -> Vec<f64> {
-    let mut percents: Vec<f64> = spec.steps.iter().copied().filter(|p| *p > 0.0).collect();
-    percents.push(0.0);
-    percents
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{BlueGreenStrategy, CanaryStrategy, LinearStrategy, Strategy};
     use proptest::prelude::{prop_assert, prop_assert_eq, proptest};
 
     #[test]
@@ -267,58 +249,6 @@ mod tests {
         assert_eq!(parsed.green_percent(), 25.0);
     }
 
-    #[test]
-    fn canary_plan_keeps_the_listed_steps_and_bake() {
-        let plan = StepPlan::from_strategy(&Strategy::Canary(CanaryStrategy {
-            steps: vec![1.0, 5.0, 25.0, 50.0, 100.0],
-            bake_seconds: 300,
-        }));
-        let percents: Vec<f64> = plan.steps.iter().map(|s| s.percent).collect();
-        assert_eq!(percents, vec![1.0, 5.0, 25.0, 50.0, 100.0]);
-        assert!(plan.steps.iter().all(|s| s.bake_seconds == 300));
-        assert_eq!(plan.total_bake_seconds(), 1500);
-        assert!(plan.is_last(4));
-        assert!(!plan.is_last(3));
-        assert_eq!(
-            plan.step(2).map(|s| s.weights),
-            Some(WeightPair::for_percent(25.0))
-        );
-    }
-
-    #[test]
-    fn linear_plan_climbs_by_the_increment_and_caps_at_100() {
-        let plan = StepPlan::from_strategy(&Strategy::Linear(LinearStrategy {
-            increment: 30.0,
-            interval_seconds: 60,
-        }));
-        let percents: Vec<f64> = plan.steps.iter().map(|s| s.percent).collect();
-        assert_eq!(percents, vec![30.0, 60.0, 90.0, 100.0]);
-        assert_eq!(linear_percents(100.0), vec![100.0]);
-        assert_eq!(linear_percents(0.0), vec![100.0]);
-        assert_eq!(linear_percents(33.3).len(), 4);
-    }
-
-    #[test]
-    fn blue_green_plan_is_one_full_step() {
-        let plan = StepPlan::from_strategy(&Strategy::BlueGreen(BlueGreenStrategy {
-            bake_seconds: 600,
-        }));
-        assert_eq!(plan.steps.len(), 1);
-        assert_eq!(plan.steps[0].weights, WeightPair::ALL_GREEN);
-        assert_eq!(plan.steps[0].bake_seconds, 600);
-    }
-
-    #[test]
-    fn rollback_percents_end_at_zero() {
-        let instant = rollback_percents(&RollbackSpec::default());
-        assert_eq!(instant, vec![0.0]);
-        let gradual = rollback_percents(&RollbackSpec {
-            steps: vec![25.0, 5.0],
-            step_seconds: 10,
-        });
-        assert_eq!(gradual, vec![25.0, 5.0, 0.0]);
-    }
-
     proptest! {
         #[test]
         fn weight_pairs_are_close_and_never_both_zero(percent in 0.0f64..=100.0) {
@@ -329,21 +259,6 @@ mod tests {
                 "{percent}% -> {pair}");
             if percent > 0.0 { prop_assert!(pair.green() > 0); }
             if percent < 100.0 { prop_assert!(pair.blue() > 0); }
-        }
-
-        #[test]
-        fn canary_plans_are_monotonic_and_end_at_100(
-            mut raw in proptest::collection::btree_set(1u32..1000, 0..12),
-            bake in 1u32..3600,
-        ) {
-            raw.insert(1000);
-            let steps: Vec<f64> = raw.into_iter().map(|p| f64::from(p) / 10.0).collect();
-            let plan = StepPlan::from_strategy(&Strategy::Canary(CanaryStrategy { steps, bake_seconds: bake }));
-            prop_assert_eq!(plan.steps.last().map(|s| s.percent), Some(100.0));
-            for pair in plan.steps.windows(2) {
-                prop_assert!(pair[0].percent < pair[1].percent);
-                prop_assert!(pair[0].green_share <= pair[1].green_share);
-            }
         }
 
         #[test]

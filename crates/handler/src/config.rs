@@ -83,6 +83,16 @@ impl Config {
         })
     }
 
+    /// What the AWS ports are built from.
+    pub fn settings(&self) -> sluice_aws::Settings {
+        sluice_aws::Settings {
+            table: self.table.clone(),
+            state_machine_arn: self.state_machine_arn.clone(),
+            notifications_topic_arn: self.notifications_topic_arn.clone(),
+            history_ttl: self.history_ttl,
+        }
+    }
+
     /// The state machine ARN, for the functions that cannot work without one.
     pub fn require_state_machine(&self) -> Result<&str, ConfigError> {
         self.state_machine_arn

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sluice_core::deployment::{Deployment, DeploymentId, HistoryEvent};
 use sluice_core::ports::{
-    DeploymentKey, DeploymentStore, ServiceLock, StoreError, TriggerClaim, TriggerRecord,
+    DeploymentKey, Deployments, DeploymentsError, LockError, ServiceConfigError, ServiceConfigs,
+    ServiceLock, ServiceLocks, TriggerClaim, TriggerLedger, TriggerLedgerError, TriggerRecord,
 };
 use sluice_core::telemetry::{MetricPoint, NAMESPACE, points_for};
 
@@ -47,71 +48,95 @@ fn emit(deployment: &Deployment, event: &HistoryEvent) {
     }
 }
 
-/// A [`DeploymentStore`] that prints the metrics of every event it writes.
+/// The storage ports, printing the metrics of every event written.
 #[derive(Debug, Clone)]
 pub struct MeteredStore<S>(pub S);
 
-impl<S: DeploymentStore> DeploymentStore for MeteredStore<S> {
-    async fn service_config(&self, service: &str) -> Result<Option<Value>, StoreError> {
+impl<S: ServiceConfigs> ServiceConfigs for MeteredStore<S> {
+    async fn service_config(&self, service: &str) -> Result<Option<Value>, ServiceConfigError> {
         self.0.service_config(service).await
     }
-    async fn put_service_config(&self, service: &str, config: &Value) -> Result<(), StoreError> {
+    async fn put_service_config(
+        &self,
+        service: &str,
+        config: &Value,
+    ) -> Result<(), ServiceConfigError> {
         self.0.put_service_config(service, config).await
     }
-    async fn service_configs(&self) -> Result<Vec<(String, Value)>, StoreError> {
+    async fn service_configs(&self) -> Result<Vec<(String, Value)>, ServiceConfigError> {
         self.0.service_configs().await
     }
-    async fn acquire_lock(&self, lock: &ServiceLock, now: DateTime<Utc>) -> Result<(), StoreError> {
+}
+
+impl<S: ServiceLocks> ServiceLocks for MeteredStore<S> {
+    async fn acquire_lock(&self, lock: &ServiceLock, now: DateTime<Utc>) -> Result<(), LockError> {
         self.0.acquire_lock(lock, now).await
     }
     async fn release_lock(
         &self,
         service: &str,
         deployment: &DeploymentId,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), LockError> {
         self.0.release_lock(service, deployment).await
     }
-    async fn lock(&self, service: &str) -> Result<Option<ServiceLock>, StoreError> {
+    async fn lock(&self, service: &str) -> Result<Option<ServiceLock>, LockError> {
         self.0.lock(service).await
     }
-    async fn locks_for_alarm(&self, alarm: &str) -> Result<Vec<ServiceLock>, StoreError> {
+    async fn locked_services(&self) -> Result<Vec<String>, LockError> {
+        self.0.locked_services().await
+    }
+    async fn locks_for_alarm(&self, alarm: &str) -> Result<Vec<ServiceLock>, LockError> {
         self.0.locks_for_alarm(alarm).await
     }
+}
+
+impl<S: Deployments> Deployments for MeteredStore<S> {
     async fn create(
         &self,
         deployment: &Deployment,
         event: &HistoryEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DeploymentsError> {
         self.0.create(deployment, event).await?;
         emit(deployment, event);
         Ok(())
     }
-    async fn get(&self, key: &DeploymentKey) -> Result<Option<Deployment>, StoreError> {
+    async fn get(&self, key: &DeploymentKey) -> Result<Option<Deployment>, DeploymentsError> {
         self.0.get(key).await
     }
-    async fn find(&self, id: &DeploymentId) -> Result<Option<Deployment>, StoreError> {
+    async fn find(&self, id: &DeploymentId) -> Result<Option<Deployment>, DeploymentsError> {
         self.0.find(id).await
     }
-    async fn save(&self, deployment: &Deployment, event: &HistoryEvent) -> Result<(), StoreError> {
+    async fn save(
+        &self,
+        deployment: &Deployment,
+        event: &HistoryEvent,
+    ) -> Result<(), DeploymentsError> {
         self.0.save(deployment, event).await?;
         emit(deployment, event);
         Ok(())
     }
-    async fn history(&self, id: &DeploymentId) -> Result<Vec<HistoryEvent>, StoreError> {
+    async fn history(&self, id: &DeploymentId) -> Result<Vec<HistoryEvent>, DeploymentsError> {
         self.0.history(id).await
     }
-    async fn list(&self, service: &str, limit: usize) -> Result<Vec<Deployment>, StoreError> {
+    async fn list(&self, service: &str, limit: usize) -> Result<Vec<Deployment>, DeploymentsError> {
         self.0.list(service, limit).await
     }
+}
+
+impl<S: TriggerLedger> TriggerLedger for MeteredStore<S> {
     async fn claim_trigger(
         &self,
         key: &str,
         record: &TriggerRecord,
         expires_at: DateTime<Utc>,
-    ) -> Result<TriggerClaim, StoreError> {
+    ) -> Result<TriggerClaim, TriggerLedgerError> {
         self.0.claim_trigger(key, record, expires_at).await
     }
-    async fn complete_trigger(&self, key: &str, execution_arn: &str) -> Result<(), StoreError> {
+    async fn complete_trigger(
+        &self,
+        key: &str,
+        execution_arn: &str,
+    ) -> Result<(), TriggerLedgerError> {
         self.0.complete_trigger(key, execution_arn).await
     }
 }

@@ -1,7 +1,7 @@
 use lambda_runtime::Diagnostic;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sluice_core::workflow::WorkflowError;
+use sluice_core::workflow::{ErrorName, WorkflowError};
 use thiserror::Error;
 
 /// A handler's failure, as the state machine sees it: `errorType` is the name its `Retry` and
@@ -15,18 +15,19 @@ pub enum HandlerError {
 }
 
 impl HandlerError {
-    pub fn error_name(&self) -> &'static str {
+    pub fn error_name(&self) -> ErrorName {
         match self {
             HandlerError::Workflow(error) => error.error_name(),
-            HandlerError::BadEvent { .. } => "Sluice.Invalid",
+            HandlerError::BadEvent { .. } => ErrorName::Invalid,
         }
     }
 }
 
 impl From<HandlerError> for Diagnostic {
     fn from(error: HandlerError) -> Diagnostic {
-        let error_type = error.error_name().to_string();
-        if error_type == "Sluice.Fenced" {
+        let name = error.error_name();
+        let error_type = name.to_string();
+        if name == ErrorName::Fenced {
             tracing::info!(%error, "step refused: the deployment was taken over");
         } else {
             tracing::error!(error_type, %error, "step failed");
@@ -61,7 +62,7 @@ mod tests {
     #[test]
     fn a_bad_event_names_its_field_and_is_invalid() {
         let error = parse_event::<Cursor>(serde_json::json!({"deployment": {"service": "s", "startedAt": "never", "id": "x"}, "step": 0, "stepCount": 1, "percent": 1})).unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         assert!(
             error
                 .to_string()

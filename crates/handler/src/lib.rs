@@ -10,34 +10,32 @@ mod logs;
 #[cfg(feature = "fakes")]
 pub mod memory;
 mod ports;
-#[cfg(any(feature = "fakes", feature = "testkit"))]
+#[cfg(feature = "fakes")]
 pub mod steps;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 
 pub use config::{Config, ConfigError};
 pub use emf::MeteredStore;
 pub use failure::{HandlerError, parse_event};
 pub use logs::{deployment_span, init_logs};
-pub use ports::{AwsPorts, Ports, TopicNotifier};
+pub use ports::{Configured, HandlerPorts, Ports};
 
 /// A Lambda's whole `main`: JSON logs, the configuration and the AWS ports built once from the
 /// environment, then `handle` for each event.
 pub async fn run<F, Fut, Out>(handle: F) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(&'static AwsPorts, serde_json::Value) -> Fut,
+    F: Fn(&'static HandlerPorts, serde_json::Value) -> Fut,
     Fut: std::future::Future<Output = Result<Out, HandlerError>>,
     Out: serde::Serialize,
 {
     init_logs();
-    let ports = AwsPorts::from_env().await?;
+    let ports = HandlerPorts::from_env().await?;
     serve(ports, handle).await
 }
 
 /// Runs a Lambda handler: `handle` gets each event's payload and the ports built at cold start.
 pub async fn serve<P, F, Fut, Out>(ports: P, handle: F) -> Result<(), lambda_runtime::Error>
 where
-    P: Ports + 'static,
+    P: Configured + 'static,
     F: Fn(&'static P, serde_json::Value) -> Fut,
     Fut: std::future::Future<Output = Result<Out, HandlerError>>,
     Out: serde::Serialize,

@@ -10,7 +10,7 @@ use sluice_core::ports::{AlarmState, RecordSet};
 use sluice_core::{DeploymentSpec, WeightPair};
 
 use crate::config::Config;
-use crate::ports::Ports;
+use crate::ports::{Configured, Ports};
 
 /// Every port in memory; fields are public so a test can arrange and inspect the world.
 #[derive(Clone)]
@@ -79,9 +79,6 @@ impl Ports for MemoryPorts {
     type Orchestrator = MemoryOrchestrator;
     type Clock = ManualClock;
 
-    fn config(&self) -> &Config {
-        &self.config
-    }
     fn store(&self) -> &MemoryStore {
         &self.store
     }
@@ -102,6 +99,12 @@ impl Ports for MemoryPorts {
     }
     fn clock(&self) -> &ManualClock {
         &self.clock
+    }
+}
+
+impl Configured for MemoryPorts {
+    fn config(&self) -> &Config {
+        &self.config
     }
 }
 

@@ -1,135 +1,72 @@
-use sluice_aws::{
-    CloudWatchMetrics, DynamoDbStore, Route53Router, SdkConfig, SfnOrchestrator, SnsNotifier,
-    SystemClock,
-};
-use sluice_core::ports::{
-    AlarmStates, Clock, DeploymentStore, MetricSource, Notification, Notifier, NotifyError,
-    Orchestrator, TrafficRouter,
-};
+//! The ports a Lambda runs on: the one bundle ([`Ports`]) that the CLI uses too, built on AWS
+//! at cold start from the handler's [`Config`], with the store printing its metrics.
+
+use sluice_aws::{AwsPorts, DynamoDbStore, SdkConfig};
+pub use sluice_core::ports::Ports;
 
 use crate::config::{Config, ConfigError};
 use crate::emf::MeteredStore;
 
-/// Everything a handler may reach, built once at cold start. Handlers take `&impl Ports`, so
-/// their tests run them on the in-memory ports and on moto alike.
-pub trait Ports: Send + Sync {
-    type Store: DeploymentStore;
-    type Router: TrafficRouter;
-    type Metrics: MetricSource;
-    type Alarms: AlarmStates;
-    type Notifier: Notifier;
-    type Orchestrator: Orchestrator;
-    type Clock: Clock;
-
+/// Ports with the settings they were built from, for the steps that read a setting (sync
+/// limits, the state machine a function must know).
+pub trait Configured: Ports {
     fn config(&self) -> &Config;
-    fn store(&self) -> &Self::Store;
-    fn router(&self) -> &Self::Router;
-    fn metrics(&self) -> &Self::Metrics;
-    fn alarms(&self) -> &Self::Alarms;
-    fn notifier(&self) -> &Self::Notifier;
-    fn orchestrator(&self) -> &Self::Orchestrator;
-    fn clock(&self) -> &Self::Clock;
 }
 
-/// Notifications to the configured SNS topic, or only to the log when none is configured.
-#[derive(Debug, Clone)]
-pub enum TopicNotifier {
-    Sns(SnsNotifier),
-    LogOnly,
-}
-
-impl Notifier for TopicNotifier {
-    async fn notify(&self, notification: &Notification) -> Result<(), NotifyError> {
-        match self {
-            TopicNotifier::Sns(sns) => sns.notify(notification).await,
-            TopicNotifier::LogOnly => {
-                tracing::info!(
-                    deployment_id = %notification.deployment_id,
-                    status = %notification.status,
-                    "{}",
-                    notification.message
-                );
-                Ok(())
-            }
-        }
-    }
-}
-
-/// The real ports: one SDK configuration, one client per service.
-pub struct AwsPorts {
+/// The real ports for a handler.
+pub struct HandlerPorts {
     config: Config,
-    store: MeteredStore<DynamoDbStore>,
-    router: Route53Router,
-    metrics: CloudWatchMetrics,
-    notifier: TopicNotifier,
-    orchestrator: SfnOrchestrator,
-    clock: SystemClock,
+    ports: AwsPorts<MeteredStore<DynamoDbStore>>,
 }
 
-impl AwsPorts {
+impl HandlerPorts {
     /// Reads the configuration from the environment and builds every client.
-    pub async fn from_env() -> Result<AwsPorts, ConfigError> {
+    pub async fn from_env() -> Result<HandlerPorts, ConfigError> {
         let config = Config::from_env()?;
         let sdk = sluice_aws::config::load().await;
-        Ok(AwsPorts::new(config, &sdk))
+        Ok(HandlerPorts::new(config, &sdk))
     }
 
-    pub fn new(config: Config, sdk: &SdkConfig) -> AwsPorts {
-        let mut store = DynamoDbStore::from_conf(sdk, config.table.clone());
-        if let Some(ttl) = config.history_ttl {
-            store = store.with_history_ttl(ttl);
-        }
-        let notifier = match &config.notifications_topic_arn {
-            Some(topic) => TopicNotifier::Sns(SnsNotifier::from_conf(sdk, topic.clone())),
-            None => TopicNotifier::LogOnly,
-        };
-        // Without a state machine ARN, calls fail naming the missing setting (see
-        // `Config::require_state_machine`, which the functions that need one check at start).
-        let orchestrator =
-            SfnOrchestrator::from_conf(sdk, config.state_machine_arn.clone().unwrap_or_default());
-        AwsPorts {
-            store: MeteredStore(store),
-            router: Route53Router::from_conf(sdk),
-            metrics: CloudWatchMetrics::from_conf(sdk),
-            notifier,
-            orchestrator,
-            clock: SystemClock,
-            config,
-        }
+    pub fn new(config: Config, sdk: &SdkConfig) -> HandlerPorts {
+        let ports = AwsPorts::new(sdk, &config.settings()).map_store(MeteredStore);
+        HandlerPorts { config, ports }
     }
 }
 
-impl Ports for AwsPorts {
-    type Store = MeteredStore<DynamoDbStore>;
-    type Router = Route53Router;
-    type Metrics = CloudWatchMetrics;
-    type Alarms = CloudWatchMetrics;
-    type Notifier = TopicNotifier;
-    type Orchestrator = SfnOrchestrator;
-    type Clock = SystemClock;
-
+impl Configured for HandlerPorts {
     fn config(&self) -> &Config {
         &self.config
     }
-    fn store(&self) -> &MeteredStore<DynamoDbStore> {
-        &self.store
+}
+
+impl Ports for HandlerPorts {
+    type Store = MeteredStore<DynamoDbStore>;
+    type Router = <AwsPorts as Ports>::Router;
+    type Metrics = <AwsPorts as Ports>::Metrics;
+    type Alarms = <AwsPorts as Ports>::Alarms;
+    type Notifier = <AwsPorts as Ports>::Notifier;
+    type Orchestrator = <AwsPorts as Ports>::Orchestrator;
+    type Clock = <AwsPorts as Ports>::Clock;
+
+    fn store(&self) -> &Self::Store {
+        self.ports.store()
     }
-    fn router(&self) -> &Route53Router {
-        &self.router
+    fn router(&self) -> &Self::Router {
+        self.ports.router()
     }
-    fn metrics(&self) -> &CloudWatchMetrics {
-        &self.metrics
+    fn metrics(&self) -> &Self::Metrics {
+        self.ports.metrics()
     }
-    fn alarms(&self) -> &CloudWatchMetrics {
-        &self.metrics
+    fn alarms(&self) -> &Self::Alarms {
+        self.ports.alarms()
     }
-    fn notifier(&self) -> &TopicNotifier {
-        &self.notifier
+    fn notifier(&self) -> &Self::Notifier {
+        self.ports.notifier()
     }
-    fn orchestrator(&self) -> &SfnOrchestrator {
-        &self.orchestrator
+    fn orchestrator(&self) -> &Self::Orchestrator {
+        self.ports.orchestrator()
     }
-    fn clock(&self) -> &SystemClock {
-        &self.clock
+    fn clock(&self) -> &Self::Clock {
+        self.ports.clock()
     }
 }

@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sluice_core::ports::DeploymentStore;
+use sluice_core::ports::Deployments;
 use sluice_core::workflow::{Cursor, check_sync, shift_traffic, validate_deployment};
 
-use crate::ports::Ports;
+use crate::ports::{Configured, Ports};
 
 /// `request` validated as execution `name`: the deployment exists, its lock is held.
 pub async fn validated(ports: &impl Ports, request: &Value, name: &str) -> Cursor {
@@ -33,7 +33,7 @@ pub async fn shifted(ports: &impl Ports, cursor: Cursor) -> Cursor {
 }
 
 /// The cursor's change polled once (in sync on moto and by default in memory).
-pub async fn synced(ports: &impl Ports, cursor: Cursor) -> Cursor {
+pub async fn synced(ports: &impl Configured, cursor: Cursor) -> Cursor {
     check_sync(
         ports.store(),
         ports.router(),

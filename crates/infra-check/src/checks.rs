@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::{Template, get_att, iam, placeholders, ref_target, refers_to};
+use crate::iam;
+use crate::template::{Template, get_att, ref_target, refers_to};
+use crate::workspace::placeholders;
 
 pub const FUNCTION: &str = "AWS::Serverless::Function";
 pub const STATE_MACHINE: &str = "AWS::Serverless::StateMachine";

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::Template;
+use crate::template::Template;
 
 /// Write actions that AWS does not let a policy scope to a resource, so `"*"` is the only
 /// resource they can have. Allowed on `"*"`, and only these:
@@ -127,7 +127,7 @@ fn branches(item: &Value) -> Vec<&Value> {
             both.extend(branches(otherwise));
             both
         }
-        _ if crate::ref_target(item) == Some("AWS::NoValue") => Vec::new(),
+        _ if crate::template::ref_target(item) == Some("AWS::NoValue") => Vec::new(),
         _ => vec![item],
     }
 }
@@ -162,7 +162,7 @@ fn render_inner(value: &Value) -> Vec<String> {
             match name {
                 "Ref" if args.as_str() == Some("AWS::NoValue") => Vec::new(),
                 "Ref" => vec![format!("${{{}}}", args.as_str().unwrap_or("?"))],
-                "Fn::GetAtt" => match crate::get_att(value) {
+                "Fn::GetAtt" => match crate::template::get_att(value) {
                     Some((resource, attribute)) => vec![format!("${{{resource}.{attribute}}}")],
                     None => vec![opaque(name)],
                 },

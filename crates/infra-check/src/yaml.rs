@@ -5,7 +5,14 @@
 use saphyr::{LoadableYamlNode, Scalar, Tag, Yaml};
 use serde_json::{Map, Number, Value};
 
-use crate::LoadError;
+/// Why the template's text is not a template this crate can read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum YamlError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
 
 /// Functions with a short form, written `!Name` for `Fn::Name`.
 const FN_TAGS: &[&str] = &[
@@ -29,19 +36,19 @@ const FN_TAGS: &[&str] = &[
 ];
 
 /// Parses one YAML document into JSON, intrinsic functions in their long form.
-pub fn to_json(text: &str) -> Result<Value, LoadError> {
+pub fn to_json(text: &str) -> Result<Value, YamlError> {
     let documents =
-        Yaml::load_from_str(text).map_err(|e| LoadError::Syntax(format!("not YAML: {e}")))?;
+        Yaml::load_from_str(text).map_err(|e| YamlError::Syntax(format!("not YAML: {e}")))?;
     match documents.as_slice() {
         [document] => convert(document, "$"),
-        other => Err(LoadError::Unsupported(format!(
+        other => Err(YamlError::Unsupported(format!(
             "expected one YAML document, found {}",
             other.len()
         ))),
     }
 }
 
-fn convert(node: &Yaml, at: &str) -> Result<Value, LoadError> {
+fn convert(node: &Yaml, at: &str) -> Result<Value, YamlError> {
     match node {
         Yaml::Value(scalar) => Ok(scalar_value(scalar)),
         // Only left unresolved by lazy loading, which `load_from_str` does not do.
@@ -58,17 +65,17 @@ fn convert(node: &Yaml, at: &str) -> Result<Value, LoadError> {
                 let key = key_text(key, at)?;
                 let converted = convert(value, &format!("{at}.{key}"))?;
                 if object.insert(key.clone(), converted).is_some() {
-                    return Err(LoadError::Unsupported(format!("{at}: duplicate key {key}")));
+                    return Err(YamlError::Unsupported(format!("{at}: duplicate key {key}")));
                 }
             }
             Ok(Value::Object(object))
         }
         Yaml::Tagged(tag, inner) => intrinsic(tag, inner, at),
         // The loader resolves aliases to copies of their anchor's node; one left is a bug.
-        Yaml::Alias(_) => Err(LoadError::Unsupported(format!(
+        Yaml::Alias(_) => Err(YamlError::Unsupported(format!(
             "{at}: unresolved YAML alias"
         ))),
-        Yaml::BadValue => Err(LoadError::Unsupported(format!("{at}: unreadable value"))),
+        Yaml::BadValue => Err(YamlError::Unsupported(format!("{at}: unreadable value"))),
     }
 }
 
@@ -84,25 +91,25 @@ fn scalar_value(scalar: &Scalar) -> Value {
     }
 }
 
-fn key_text(key: &Yaml, at: &str) -> Result<String, LoadError> {
+fn key_text(key: &Yaml, at: &str) -> Result<String, YamlError> {
     match key {
         Yaml::Value(Scalar::String(s)) => Ok(s.to_string()),
         Yaml::Value(Scalar::Integer(i)) => Ok(i.to_string()),
         Yaml::Value(Scalar::Boolean(b)) => Ok(b.to_string()),
         Yaml::Representation(text, _, _) => Ok(text.to_string()),
-        other => Err(LoadError::Unsupported(format!(
+        other => Err(YamlError::Unsupported(format!(
             "{at}: mapping key {other:?} is not a scalar"
         ))),
     }
 }
 
-fn intrinsic(tag: &Tag, inner: &Yaml, at: &str) -> Result<Value, LoadError> {
+fn intrinsic(tag: &Tag, inner: &Yaml, at: &str) -> Result<Value, YamlError> {
     let value = convert(inner, at)?;
     if tag.is_yaml_core_schema() {
         return Ok(value);
     }
     if tag.handle != "!" {
-        return Err(LoadError::Unsupported(format!(
+        return Err(YamlError::Unsupported(format!(
             "{at}: unknown tag {}{}",
             tag.handle, tag.suffix
         )));
@@ -126,7 +133,7 @@ fn intrinsic(tag: &Tag, inner: &Yaml, at: &str) -> Result<Value, LoadError> {
         }
         _ if FN_TAGS.contains(&name) => (format!("Fn::{name}"), value),
         _ => {
-            return Err(LoadError::Unsupported(format!("{at}: unknown tag !{name}")));
+            return Err(YamlError::Unsupported(format!("{at}: unknown tag !{name}")));
         }
     };
     Ok(Value::Object(Map::from_iter([(key, value)])))

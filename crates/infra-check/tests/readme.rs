@@ -6,10 +6,11 @@ use serde_json::{Map, Value, json};
 use sluice_aws::dynamodb::keys;
 use sluice_core::DeploymentSpec;
 use sluice_core::spec::ValidationContext;
-use sluice_infra_check::workspace_root;
+use sluice_infra_check::workspace::workspace_root;
 
 fn read(path: &str) -> String {
-    let path = workspace_root().join(path);
+    let root = workspace_root().unwrap_or_else(|e| panic!("{e}"));
+    let path = root.join(path);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

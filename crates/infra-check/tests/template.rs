@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use serde_json::Value;
 use sluice_aws::dynamodb::keys;
 use sluice_infra_check::checks;
-use sluice_infra_check::{Template, ref_target, workspace_root};
+use sluice_infra_check::workspace::{function_packages, placeholders, workspace_root};
+use sluice_infra_check::{Template, ref_target};
 
 fn infra() -> PathBuf {
-    workspace_root().join("infra")
+    root().join("infra")
 }
 
 fn template() -> Template {
@@ -18,14 +19,15 @@ fn template() -> Template {
     Template::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+fn root() -> PathBuf {
+    workspace_root().unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The binary crates under functions/ (a directory with a Cargo.toml).
 fn function_crates() -> BTreeSet<String> {
-    let dir = workspace_root().join("functions");
-    std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().join("Cargo.toml").is_file())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+    function_packages(&root())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
         .collect()
 }
 
@@ -52,7 +54,7 @@ fn functions_are_built_from_the_workspace_root() {
     // SAM's cargo-lambda builder runs in CodeUri and takes target/lambda/<binary>/bootstrap
     // from there: CodeUri must be the workspace root.
     let t = template();
-    let root = workspace_root().canonicalize().unwrap();
+    let root = root().canonicalize().unwrap();
     for f in checks::functions(&t) {
         let code_uri = t
             .function_property(f.resource, "CodeUri")
@@ -86,14 +88,14 @@ fn the_state_machine_deploys_the_definition_with_every_substitution() {
     let (path, text) = definition(&t);
     assert_eq!(
         path.canonicalize().unwrap(),
-        workspace_root()
+        root()
             .join("statemachine/deployment.asl.json")
             .canonicalize()
             .unwrap()
     );
     serde_json::from_str::<Value>(&text).expect("the definition is JSON");
     assert!(
-        !sluice_infra_check::placeholders(&text).is_empty(),
+        !placeholders(&text).is_empty(),
         "the definition has no ${{...}} placeholders: nothing would be checked"
     );
     assert_none(checks::state_machine_problems(&t, &text), "state machine");

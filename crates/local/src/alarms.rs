@@ -6,17 +6,18 @@
 //! OKActions or InsufficientDataActions), the way CloudWatch notifies SNS.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_cloudwatch as cw;
+use aws_sdk_sns as sns;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sluice_aws::sdk::cloudwatch as cw;
-use sluice_aws::sdk::sns;
 use sluice_core::ports::AlarmState;
-use sluice_emulator::ACCOUNT_ID;
+use sluice_testkit::moto::ACCOUNT_ID;
 
 use crate::error::{Result, aws_error};
+use crate::sync::locked;
 
 /// The long region name CloudWatch puts into notifications for us-east-1.
 const REGION_LONG_NAME: &str = "US East (N. Virginia)";
@@ -226,10 +227,6 @@ pub fn alarm_subject(alarm: &str, new: AlarmState) -> String {
 /// CloudWatch's timestamp format in notifications: `2026-11-25T23:41:12.345+0000`.
 fn cloudwatch_time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
-}
-
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Evaluates every alarm in moto and fires their actions; cheap to clone.

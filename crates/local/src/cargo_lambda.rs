@@ -18,13 +18,14 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::error::{LocalError, Result, log_tail};
+use crate::sync::locked;
 
 /// How long `cargo lambda watch` may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -183,10 +184,6 @@ struct FunctionProcess {
     child: Child,
     started_at: Instant,
     restarts: u32,
-}
-
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The function binaries, one process each (as cargo lambda watch runs them: one instance

@@ -6,17 +6,19 @@
 //! before anything exists) holds the table name and the topic and state machine ARNs, which
 //! moto derives from the names alone.
 
-use serde_json::{Value, json};
-use sluice_aws::provision::{self, AlarmDefinition};
-use sluice_aws::{DynamoDbStore, Route53Router, SdkConfig};
-use sluice_core::WeightPair;
+use sluice_aws::SdkConfig;
 use sluice_core::metrics::{Side, Statistic};
 use sluice_core::ports::RecordSet;
-use sluice_core::spec::{RecordType, Target};
-use sluice_emulator::{ACCOUNT_ID, REGION};
+use sluice_core::spec::RecordType;
+use sluice_testkit::moto::{ACCOUNT_ID, REGION};
+use sluice_testkit::provision::{AlarmDefinition, Provisioner, WeightedRecords};
+use sluice_testkit::request::Place;
+
+/// The one request builder (sluice-testkit); [`LocalEnvironment`] is the place it deploys to.
+pub use sluice_testkit::request::DeploymentRequest;
 
 use crate::error::Result;
-use crate::traffic::{ERRORS_METRIC, LATENCY_METRIC, REQUESTS_METRIC, metric};
+use crate::traffic::{ERRORS_METRIC, metric};
 use crate::workspace::STATE_MACHINE_ROLE_ARN;
 
 /// The names of everything the runner creates. One runner owns its moto, so fixed names are
@@ -144,54 +146,36 @@ pub async fn provision(
     alarm: AlarmSettings,
     definition: &str,
 ) -> Result<LocalEnvironment> {
-    let store = DynamoDbStore::from_conf(sdk, names.table.clone());
-    provision::create_table(store.client(), &names.table).await?;
+    let aws = Provisioner::new(sdk);
+    aws.table(&names.table).await?;
+    let records = aws
+        .blue_green_records(&WeightedRecords {
+            domain: names.domain.clone(),
+            record_name: names.record_name.clone(),
+            record_type: RecordType::Cname,
+            ttl_seconds: names.ttl_seconds,
+            blue_target: names.blue_target.clone(),
+            green_target: names.green_target.clone(),
+        })
+        .await?;
+    let hosted_zone_id = records.hosted_zone_id.clone();
 
-    let router = Route53Router::from_conf(sdk);
-    let hosted_zone_id = provision::create_hosted_zone(router.client(), &names.domain).await?;
-    let records = RecordSet {
-        hosted_zone_id: hosted_zone_id.clone(),
-        name: names.record_name.clone(),
-        record_type: RecordType::Cname,
-        ttl_seconds: names.ttl_seconds,
-        blue: Target {
-            target: names.blue_target.clone(),
-            alias_hosted_zone_id: None,
-        },
-        green: Target {
-            target: names.green_target.clone(),
-            alias_hosted_zone_id: None,
-        },
-    };
-    provision::create_weighted_records(&router, &records, WeightPair::ALL_BLUE).await?;
-
-    let sns = sluice_aws::sdk::sns::Client::new(sdk);
-    let notifications_topic_arn = provision::create_topic(&sns, &names.notifications_topic).await?;
-    let alarm_topic_arn = provision::create_topic(&sns, &names.alarm_topic).await?;
-
-    let cloudwatch = sluice_aws::sdk::cloudwatch::Client::new(sdk);
-    provision::put_alarm(
-        &cloudwatch,
-        &AlarmDefinition {
-            name: names.alarm.clone(),
-            metric: metric(&names.namespace, &names.service, ERRORS_METRIC, Side::Green),
-            statistic: Statistic::Sum,
-            period_seconds: alarm.period_seconds,
-            threshold: alarm.threshold,
-            evaluation_periods: alarm.evaluation_periods,
-            actions: vec![alarm_topic_arn.clone()],
-        },
-    )
+    let notifications_topic_arn = aws.topic(&names.notifications_topic).await?;
+    let alarm_topic_arn = aws.topic(&names.alarm_topic).await?;
+    aws.alarm(&AlarmDefinition {
+        name: names.alarm.clone(),
+        metric: metric(&names.namespace, &names.service, ERRORS_METRIC, Side::Green),
+        statistic: Statistic::Sum,
+        period_seconds: alarm.period_seconds,
+        threshold: alarm.threshold,
+        evaluation_periods: alarm.evaluation_periods,
+        actions: vec![alarm_topic_arn.clone()],
+    })
     .await?;
 
-    let sfn = sluice_aws::sdk::sfn::Client::new(sdk);
-    let state_machine_arn = provision::create_state_machine(
-        &sfn,
-        &names.state_machine,
-        definition,
-        STATE_MACHINE_ROLE_ARN,
-    )
-    .await?;
+    let state_machine_arn = aws
+        .state_machine(&names.state_machine, definition, STATE_MACHINE_ROLE_ARN)
+        .await?;
     tracing::info!(
         table = %names.table,
         zone = %hosted_zone_id,
@@ -209,135 +193,47 @@ pub async fn provision(
     })
 }
 
-/// A deployment request for the local environment (DESIGN.md §3): the service's record set,
-/// a canary plan with short bakes, and an analysis on the simulated metrics: green's error
-/// rate (against a maximum and against blue) and its average latency.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeploymentRequest {
-    pub version: String,
-    pub steps: Vec<f64>,
-    pub bake_seconds: u32,
-    /// Green's error rate, in percent, above which a step fails.
-    pub max_error_percent: f64,
-    /// How many percentage points green's error rate may exceed blue's.
-    pub max_error_increase_over_blue: Option<f64>,
-    pub max_latency_ms: f64,
-    pub min_samples: u64,
-    pub failure_limit: u32,
-    pub expected_requests_per_second: Option<f64>,
-    /// Fields laid over the generated request last (or removed, with `null`), for requests
-    /// that must be wrong in a particular way.
-    pub overrides: Vec<(String, Value)>,
-}
-
-impl DeploymentRequest {
-    /// 5 % → 25 % → 50 % → 100 %, 3 s bakes, errors ≤ 2 % and ≤ blue + 1 point, latency ≤ 400 ms,
-    /// at least 50 samples per analysis, the first failure rolls back.
-    pub fn new(version: &str) -> DeploymentRequest {
-        DeploymentRequest {
-            version: version.to_string(),
-            steps: vec![5.0, 25.0, 50.0, 100.0],
-            bake_seconds: 3,
-            max_error_percent: 2.0,
-            max_error_increase_over_blue: Some(1.0),
-            max_latency_ms: 400.0,
-            min_samples: 50,
-            failure_limit: 1,
-            expected_requests_per_second: Some(1000.0),
-            overrides: Vec::new(),
-        }
-    }
-
-    pub fn steps(mut self, steps: &[f64]) -> Self {
-        self.steps = steps.to_vec();
-        self
-    }
-
-    pub fn bake_seconds(mut self, seconds: u32) -> Self {
-        self.bake_seconds = seconds;
-        self
-    }
-
-    /// Sets (or with `Value::Null` removes) a top-level field of the generated request.
-    pub fn with_field(mut self, field: &str, value: Value) -> Self {
-        self.overrides.push((field.to_string(), value));
-        self
-    }
-
-    /// The request JSON, as a trigger would send it to the state machine.
-    pub fn to_json(&self, environment: &LocalEnvironment) -> Value {
+/// The local environment as the place a [`DeploymentRequest`] deploys to: the service's
+/// record set, the simulated metrics' namespace and the alarm on green's errors.
+impl From<&LocalEnvironment> for Place {
+    fn from(environment: &LocalEnvironment) -> Place {
         let names = &environment.names;
-        let m = |metric_name: &str, side: Side| {
-            serde_json::to_value(metric(&names.namespace, &names.service, metric_name, side))
-                .unwrap_or(Value::Null)
-        };
-        let error_rate = |side: Side| {
-            json!({"kind": "ratio", "scale": 100,
-                   "numerator": m(ERRORS_METRIC, side), "denominator": m(REQUESTS_METRIC, side)})
-        };
-        let mut errors = json!({
-            "name": "error-rate", "unit": "%", "max": self.max_error_percent,
-            "query": error_rate(Side::Green),
-        });
-        if let Some(increase) = self.max_error_increase_over_blue {
-            errors["baselineQuery"] = error_rate(Side::Blue);
-            errors["maxIncreaseOverBaseline"] = json!(increase);
+        Place {
+            service: names.service.clone(),
+            hosted_zone_id: environment.hosted_zone_id.clone(),
+            record_name: names.record_name.clone(),
+            record_type: Some(RecordType::Cname.as_str().to_string()),
+            ttl_seconds: Some(names.ttl_seconds),
+            blue_target: names.blue_target.clone(),
+            green_target: names.green_target.clone(),
+            namespace: names.namespace.clone(),
+            service_dimension: true,
+            alarms: vec![names.alarm.clone()],
         }
-        let mut request = json!({
-            "service": names.service,
-            "version": self.version,
-            "hostedZoneId": environment.hosted_zone_id,
-            "recordName": names.record_name,
-            "recordType": "CNAME",
-            "ttlSeconds": names.ttl_seconds,
-            "blue": {"target": names.blue_target},
-            "green": {"target": names.green_target},
-            "strategy": {"kind": "canary", "steps": self.steps, "bakeSeconds": self.bake_seconds},
-            "analysis": {
-                "metrics": [errors, {
-                    "name": "latency", "unit": "ms", "max": self.max_latency_ms,
-                    "query": {"kind": "statistic", "stat": "Average", "metric": m(LATENCY_METRIC, Side::Green)},
-                }],
-                "minSamples": self.min_samples,
-                "failureLimit": self.failure_limit,
-                "periodSeconds": 1,
-                "onInconclusive": {"action": "retry", "maxRetries": 2},
-            },
-            "alarms": [names.alarm],
-            "approval": "none",
-        });
-        if let Some(rps) = self.expected_requests_per_second {
-            request["expectedRequestsPerSecond"] = json!(rps);
-        }
-        if let Some(object) = request.as_object_mut() {
-            for (field, value) in &self.overrides {
-                if value.is_null() {
-                    object.remove(field);
-                } else {
-                    object.insert(field.clone(), value.clone());
-                }
-            }
-        }
-        request
-    }
-
-    /// The service's CONFIG item for deployments started by release tags: this request
-    /// without its version (each tag names one) and a `release` section naming the
-    /// repositories whose tags release the service.
-    pub fn service_config(&self, environment: &LocalEnvironment, repositories: &[&str]) -> Value {
-        let mut config = self.to_json(environment);
-        if let Some(object) = config.as_object_mut() {
-            object.remove("version");
-            object.insert("release".into(), json!({ "repositories": repositories }));
-        }
-        config
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::traffic::{LATENCY_METRIC, REQUESTS_METRIC};
+    use serde_json::{Value, json};
     use sluice_core::DeploymentSpec;
+    use sluice_core::spec::Target;
+
+    #[test]
+    fn the_request_reads_the_metrics_the_traffic_simulator_writes() {
+        let env = environment();
+        let place = Place::from(&env);
+        for name in [REQUESTS_METRIC, ERRORS_METRIC, LATENCY_METRIC] {
+            for side in [Side::Blue, Side::Green] {
+                assert_eq!(
+                    place.metric(name, side),
+                    metric(&env.names.namespace, env.service(), name, side)
+                );
+            }
+        }
+    }
 
     fn environment() -> LocalEnvironment {
         let names = EnvironmentNames::for_service("checkout-api");

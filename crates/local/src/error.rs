@@ -8,7 +8,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum LocalError {
     #[error("moto could not be started for the local runner: {0}")]
-    Moto(#[from] sluice_emulator::Error),
+    Moto(#[from] sluice_testkit::moto::Error),
 
     #[error(
         "cargo lambda is not installed at {binary}: run scripts/setup (it installs cargo-lambda into .venv)"
@@ -68,8 +68,8 @@ pub enum LocalError {
         source: std::io::Error,
     },
 
-    #[error("no function packages under {dir} (each is functions/<name>/Cargo.toml)")]
-    NoFunctions { dir: PathBuf },
+    #[error("the workspace: {0}")]
+    Workspace(#[from] sluice_infra_check::workspace::WorkspaceError),
 
     #[error("state machine definition {path}: {message}")]
     Definition { path: PathBuf, message: String },
@@ -85,13 +85,19 @@ pub enum LocalError {
     },
 
     #[error(transparent)]
-    Provision(#[from] sluice_aws::provision::ProvisionError),
+    Provision(#[from] sluice_testkit::provision::ProvisionError),
 
     #[error("Route 53: {0}")]
     Router(#[from] sluice_core::ports::RouterError),
 
     #[error("DynamoDB: {0}")]
-    Store(#[from] sluice_core::ports::StoreError),
+    Deployments(#[from] sluice_core::ports::DeploymentsError),
+
+    #[error("DynamoDB: {0}")]
+    Locks(#[from] sluice_core::ports::LockError),
+
+    #[error("DynamoDB: {0}")]
+    Configs(#[from] sluice_core::ports::ServiceConfigError),
 
     #[error("Step Functions: {0}")]
     Orchestrator(#[from] sluice_core::ports::OrchestratorError),
@@ -128,7 +134,7 @@ pub(crate) fn aws_error(
     LocalError::Aws {
         operation,
         what: what.into(),
-        message: sluice_aws::sdk::sfn::error::DisplayErrorContext(error).to_string(),
+        message: aws_sdk_sfn::error::DisplayErrorContext(error).to_string(),
     }
 }
 

@@ -1,8 +1,8 @@
 //! A Step Functions execution as the runner reads it back: DescribeExecution and the full
 //! GetExecutionHistory, reduced to what tests and the demo look at.
 
+use aws_sdk_sfn as sfn;
 use chrono::{DateTime, Utc};
-use sluice_aws::sdk::sfn;
 
 use crate::error::{Result, aws_error};
 

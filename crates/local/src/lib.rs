@@ -33,10 +33,13 @@ pub mod demo;
 pub mod environment;
 mod error;
 pub mod execution;
+pub mod function_names;
 pub mod moto_patch;
 pub mod router;
 pub mod runner;
+mod sync;
 pub mod traffic;
+pub mod up;
 pub mod workspace;
 
 pub use environment::{AlarmSettings, DeploymentRequest, EnvironmentNames, LocalEnvironment};

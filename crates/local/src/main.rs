@@ -3,13 +3,16 @@
 //! ```text
 //! sluice-local demo --scenario healthy|bad-canary|alarm|release-tag   one scenario end to end
 //! sluice-local demo --list                          the scenarios
-//! sluice-local up                                   the environment, until Ctrl-C
+//! sluice-local up [--webhook-secret S] [--sync-poll-seconds N] [--function-log F]
+//!                  [--function-env NAME=VALUE]...    the environment with the demo service
+//!                                                   registered, until Ctrl-C
 //! ```
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sluice_local::{LocalRunner, RunnerOptions, demo};
+use sluice_local::demo;
+use sluice_local::up::{UpArgs, up};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,8 +36,10 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
-    /// Starts the local environment and keeps it up until Ctrl-C, printing its endpoints.
-    Up,
+    /// Starts the local environment with the demo's service (checkout-api) registered, prints
+    /// its endpoints and the commands that start and follow a deployment with the `sluice`
+    /// CLI, and keeps it up until Ctrl-C.
+    Up(UpArgs),
 }
 
 /// Exit codes: 0 as expected, 1 unexpected outcome, 2 the runner failed, 130 interrupted.
@@ -71,40 +76,6 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Up => up().await,
+        Command::Up(args) => up(&args, &mut std::io::stdout()).await,
     }
-}
-
-async fn up() -> ExitCode {
-    let started = tokio::select! {
-        started = LocalRunner::start(RunnerOptions::new("up")) => started,
-        // Dropping a half-done start stops what it had started.
-        _ = tokio::signal::ctrl_c() => return ExitCode::from(130),
-    };
-    let runner = match started {
-        Ok(runner) => runner,
-        Err(error) => {
-            eprintln!("sluice-local: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let env = runner.environment();
-    println!("moto (AWS_ENDPOINT_URL)  {}", runner.moto_endpoint());
-    println!("router (Lambda, SNS)     {}", runner.router_endpoint());
-    println!("state machine            {}", env.state_machine_arn);
-    println!("table                    {}", env.names.table);
-    println!(
-        "hosted zone              {} ({})",
-        env.hosted_zone_id, env.names.record_name
-    );
-    println!(
-        "topics                   {} · {}",
-        env.notifications_topic_arn, env.alarm_topic_arn
-    );
-    println!("alarm                    {}", env.names.alarm);
-    println!("logs                     {}", runner.run_dir().display());
-    println!("Ctrl-C stops everything.");
-    let _ = tokio::signal::ctrl_c().await;
-    runner.shutdown().await;
-    ExitCode::from(130)
 }

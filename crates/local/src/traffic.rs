@@ -5,17 +5,18 @@
 //! traffic is its weight over both weights; what it does with it comes from its
 //! [`VersionProfile`], which can be changed while running (green turning bad mid-run).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_cloudwatch as cw;
 use chrono::{DateTime, Utc};
 use sluice_aws::Route53Router;
-use sluice_aws::sdk::cloudwatch as cw;
 use sluice_core::WeightPair;
 use sluice_core::metrics::{MetricRef, Side};
 use sluice_core::ports::{RecordSet, TrafficRouter};
 
 use crate::error::{LocalError, Result, aws_error};
+use crate::sync::locked;
 
 /// The metric names the simulator writes.
 pub const REQUESTS_METRIC: &str = "Requests";
@@ -133,10 +134,6 @@ pub fn second_of_traffic(profile: VersionProfile, share: f64) -> SecondOfTraffic
         errors: requests * profile.error_percent.clamp(0.0, 100.0) / 100.0,
         latency_ms: profile.latency_ms,
     }
-}
-
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Writes simulated traffic for one service's blue/green record set; cheap to clone.

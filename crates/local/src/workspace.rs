@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use sluice_emulator::{ACCOUNT_ID, REGION};
+use sluice_infra_check::workspace::{function_packages, workspace_root};
 
 use crate::error::{LocalError, Result, log_tail};
-
-/// Where the function packages live, one directory per Lambda.
-pub const FUNCTIONS_DIR: &str = "functions";
+// The names the definition tests read from here, defined where they belong.
+pub use crate::function_names::{binary_of, function_arn, substitution_key};
+pub use sluice_infra_check::workspace::placeholders;
 /// The deployment state machine's definition, relative to the workspace root.
 pub const DEFINITION_PATH: &str = "statemachine/deployment.asl.json";
 /// The role ARN the local state machine is created with (moto does not check it).
@@ -49,7 +49,7 @@ impl Workspace {
     /// The workspace this crate belongs to.
     pub fn locate() -> Result<Workspace> {
         Ok(Workspace {
-            root: sluice_emulator::workspace_root()?,
+            root: workspace_root()?,
         })
     }
 
@@ -63,8 +63,8 @@ impl Workspace {
 
     /// `<root>/.venv` unless `SLUICE_VENV` names another one.
     pub fn venv(&self) -> Result<PathBuf> {
-        if std::env::var_os(sluice_emulator::VENV_ENV).is_some_and(|v| !v.is_empty()) {
-            return Ok(sluice_emulator::resolve_venv(None)?);
+        if std::env::var_os(sluice_testkit::moto::VENV_ENV).is_some_and(|v| !v.is_empty()) {
+            return Ok(sluice_testkit::moto::resolve_venv(None)?);
         }
         Ok(self.root.join(".venv"))
     }
@@ -94,27 +94,7 @@ impl Workspace {
     /// The binary name of every function package, sorted: the `[package] name` of each
     /// `functions/<dir>/Cargo.toml` (a package's binary is named after it).
     pub fn functions(&self) -> Result<Vec<String>> {
-        let dir = self.root.join(FUNCTIONS_DIR);
-        let entries = std::fs::read_dir(&dir).map_err(|source| LocalError::File {
-            what: "list the function packages in",
-            path: dir.clone(),
-            source,
-        })?;
-        let mut names = Vec::new();
-        for entry in entries.flatten() {
-            let manifest = entry.path().join("Cargo.toml");
-            let Ok(text) = std::fs::read_to_string(&manifest) else {
-                continue;
-            };
-            if let Some(name) = package_name(&text) {
-                names.push(name);
-            }
-        }
-        if names.is_empty() {
-            return Err(LocalError::NoFunctions { dir });
-        }
-        names.sort();
-        Ok(names)
+        Ok(function_packages(&self.root)?)
     }
 
     /// The definition with every `${...FunctionArn}` replaced by the local ARN of the function
@@ -203,76 +183,12 @@ fn is_target_variable(name: &str) -> bool {
     PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
 }
 
-fn package_name(manifest: &str) -> Option<String> {
-    let mut in_package = false;
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-            continue;
-        }
-        if in_package
-            && let Some(value) = line.strip_prefix("name")
-            && let Some(value) = value.trim_start().strip_prefix('=')
-        {
-            return Some(value.trim().trim_matches('"').to_string());
-        }
-    }
-    None
-}
-
-/// The local ARN of a function binary:
-/// `arn:aws:lambda:us-east-1:123456789012:function:<binary>`.
-pub fn function_arn(binary: &str) -> String {
-    format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{binary}")
-}
-
-/// The binary a Lambda Invoke names: a plain name, a full function ARN (with or without a
-/// qualifier such as `:live` or `:$LATEST`), or a partial ARN `123456789012:function:name`.
-pub fn binary_of(function: &str) -> &str {
-    match function.split_once("function:") {
-        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
-        None => function,
-    }
-}
-
-/// The state machine substitution key of a function: `await-approval` →
-/// `AwaitApprovalFunctionArn`, the names the definition and the SAM template share.
-pub fn substitution_key(binary: &str) -> String {
-    let mut key = String::new();
-    for word in binary.split(['-', '_']).filter(|w| !w.is_empty()) {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            key.extend(first.to_uppercase());
-            key.push_str(chars.as_str());
-        }
-    }
-    key.push_str("FunctionArn");
-    key
-}
-
 /// Every substitution the runner provides: one `<Name>FunctionArn` per function binary.
 pub fn substitutions(functions: &[String]) -> BTreeMap<String, String> {
     functions
         .iter()
         .map(|f| (substitution_key(f), function_arn(f)))
         .collect()
-}
-
-/// Every `${Name}` placeholder of a definition, in order of appearance.
-pub fn placeholders(template: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                found.push(after[..end].to_string());
-                rest = &after[end + 1..];
-            }
-            None => break,
-        }
-    }
-    found
 }
 
 /// `template` with each `${Name}` replaced by `values[Name]`; the error lists every
@@ -308,30 +224,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn binaries_come_from_names_and_arns() {
-        assert_eq!(binary_of("validate"), "validate");
-        assert_eq!(binary_of(&function_arn("shift-traffic")), "shift-traffic");
-        assert_eq!(
-            binary_of("arn:aws:lambda:us-east-1:123456789012:function:analyze:$LATEST"),
-            "analyze"
-        );
-        assert_eq!(binary_of("123456789012:function:finalize:live"), "finalize");
-    }
-
-    #[test]
-    fn substitution_keys_are_pascal_case() {
-        assert_eq!(substitution_key("validate"), "ValidateFunctionArn");
-        assert_eq!(
-            substitution_key("await-approval"),
-            "AwaitApprovalFunctionArn"
-        );
-        assert_eq!(
-            substitution_key("emergency-rollback"),
-            "EmergencyRollbackFunctionArn"
-        );
-    }
-
-    #[test]
     fn rendering_replaces_every_placeholder_or_names_the_missing_ones() {
         let values = substitutions(&["validate".to_string()]);
         let rendered = render_definition(r#"{"R": "${ValidateFunctionArn}"}"#, &values).unwrap();
@@ -348,13 +240,6 @@ mod tests {
             error.starts_with("no value for ${NopeFunctionArn}"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn package_names_are_read_from_the_package_table() {
-        let manifest = "[package]\nname = \"wait-for-sync\"\nversion = \"0.1.0\"\n\n[dependencies]\nname = \"x\"\n";
-        assert_eq!(package_name(manifest).as_deref(), Some("wait-for-sync"));
-        assert_eq!(package_name("[dependencies]\nname = \"x\"\n"), None);
     }
 
     #[test]
@@ -376,23 +261,6 @@ mod tests {
             "PATH",
         ] {
             assert!(!is_target_variable(name), "{name}");
-        }
-    }
-
-    #[test]
-    fn the_workspace_lists_its_functions() {
-        let functions = Workspace::locate().unwrap().functions().unwrap();
-        for expected in [
-            "validate",
-            "shift-traffic",
-            "analyze",
-            "finalize",
-            "rollback",
-        ] {
-            assert!(
-                functions.iter().any(|f| f == expected),
-                "{expected} in {functions:?}"
-            );
         }
     }
 }

@@ -33,11 +33,11 @@ mod tests {
     use serde_json::json;
     use sluice_core::deployment::EventKind;
     use sluice_core::metrics::MetricRef;
-    use sluice_core::ports::DeploymentStore;
+    use sluice_core::ports::Deployments;
     use sluice_core::{Deployment, Verdict};
     use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};
     use sluice_handler::steps::{live_at, shifted, synced, until_due, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     /// The sample deployment shifted and live, its analysis due; returns the analyze event.
     async fn live_sample() -> (MemoryPorts, Value) {
@@ -98,7 +98,11 @@ mod tests {
         due(&ports, &event);
         let cursor = handle(&ports, event).await.unwrap();
         assert_eq!(
-            (cursor.decision.as_deref(), cursor.step, cursor.percent),
+            (
+                cursor.decision.map(|d| d.as_str()),
+                cursor.step,
+                cursor.percent
+            ),
             (Some("advance"), 1, 5.0)
         );
     }
@@ -108,7 +112,7 @@ mod tests {
         let (ports, event) = live_sample().await;
         due(&ports, &event);
         let cursor = handle(&ports, event).await.unwrap();
-        assert_eq!(cursor.decision.as_deref(), Some("extend"));
+        assert_eq!(cursor.decision.map(|d| d.as_str()), Some("extend"));
         assert_eq!(
             ports.store.only_deployment().last_analysis.unwrap().verdict,
             Verdict::Inconclusive
@@ -130,7 +134,7 @@ mod tests {
         ports.metrics.put(&requests, live_at, 1.0, 40);
         due(&ports, &event);
         let cursor = handle(&ports, event).await.unwrap();
-        assert_eq!(cursor.decision.as_deref(), Some("extend"));
+        assert_eq!(cursor.decision.map(|d| d.as_str()), Some("extend"));
         assert!(
             cursor
                 .reason
@@ -152,7 +156,7 @@ mod tests {
         traffic(&ports, live_at, 2, 0, 3.5);
         due(&ports, &event);
         let cursor = handle(&ports, event).await.unwrap();
-        assert_eq!(cursor.decision.as_deref(), Some("roll-back"));
+        assert_eq!(cursor.decision.map(|d| d.as_str()), Some("roll-back"));
         let deployment = ports.store.only_deployment();
         let analyzed = ports
             .store
@@ -185,7 +189,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            judged.decision.as_deref(),
+            judged.decision.map(|d| d.as_str()),
             Some("roll-back"),
             "{:?}",
             judged.reason
@@ -215,7 +219,7 @@ mod tests {
         let judged = handle(p, serde_json::to_value(&cursor).unwrap())
             .await
             .unwrap();
-        assert_eq!(judged.decision.as_deref(), Some("extend"));
+        assert_eq!(judged.decision.map(|d| d.as_str()), Some("extend"));
         let stored = p.store().get(&cursor.deployment).await.unwrap().unwrap();
         assert_eq!(stored.last_analysis.unwrap().verdict, Verdict::Inconclusive);
     }

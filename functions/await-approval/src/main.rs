@@ -28,6 +28,7 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Value, HandlerError>
 mod tests {
     use super::*;
     use sluice_core::Status;
+    use sluice_core::workflow::ErrorName;
     use sluice_handler::memory::{sample_event, sample_world};
 
     #[tokio::test]
@@ -52,7 +53,7 @@ mod tests {
         let mut event = sample_event("await-approval");
         event.as_object_mut().unwrap().remove("taskToken");
         let error = handle(&ports, event).await.unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         assert!(error.to_string().contains("taskToken"), "{error}");
     }
 }

@@ -12,13 +12,13 @@
 use aws_lambda_events::sns::SnsEvent;
 use serde_json::Value;
 use sluice_core::workflow::{AlarmNotification, Takeover, TakeoverOutcome};
-use sluice_handler::{AwsPorts, HandlerError, Ports, parse_event};
+use sluice_handler::{Configured, HandlerError, HandlerPorts, Ports, parse_event};
 use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     sluice_handler::init_logs();
-    let ports = AwsPorts::from_env().await?;
+    let ports = HandlerPorts::from_env().await?;
     ports.config().require_state_machine()?;
     sluice_handler::serve(ports, handle).await
 }
@@ -51,11 +51,12 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Vec<TakeoverOutcome>
 mod tests {
     use super::*;
     use serde_json::json;
-    use sluice_core::ports::{DeploymentStore, RecordSet};
+    use sluice_core::ports::{Deployments, RecordSet, ServiceLocks};
+    use sluice_core::workflow::ErrorName;
     use sluice_core::{Controller, Status, WeightPair};
     use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};
     use sluice_handler::steps::{shifted, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     fn sns(alarm: &str, state: &str) -> Value {
         let mut event = sample_event("emergency-rollback");
@@ -114,7 +115,7 @@ mod tests {
         let mut event = sample_event("emergency-rollback");
         event["Records"][0]["Sns"]["Message"] = json!("hello");
         let error = handle(&shifted_sample().await, event).await.unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         assert!(
             error.to_string().starts_with(
                 "event.Records[0].Sns.Message: is not a CloudWatch alarm notification"

@@ -32,17 +32,18 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError
 mod tests {
     use super::*;
     use serde_json::json;
-    use sluice_core::ports::{DeploymentStore, RecordSet, TrafficRouter};
+    use sluice_core::ports::{Deployments, RecordSet, ServiceLocks, TrafficRouter};
+    use sluice_core::workflow::ErrorName;
     use sluice_core::{Status, WeightPair};
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::{live_at, shifted, synced, until_due, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     #[tokio::test]
     async fn the_sample_event_is_refused_before_the_last_step_passed() {
         let (ports, _) = sample_world().await;
         let error = handle(&ports, sample_event("finalize")).await.unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         let deployment = ports.store.only_deployment();
         assert_eq!(
             ports
@@ -68,7 +69,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            cursor.decision.as_deref(),
+            cursor.decision.map(|d| d.as_str()),
             Some("promote"),
             "{:?}",
             cursor.reason

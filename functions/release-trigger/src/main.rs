@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::{Value, json};
 use sluice_core::release::{Incoming, IncomingError, from_eventbridge, from_github};
-use sluice_core::workflow::{TriggerOutcome, trigger_release};
-use sluice_handler::{AwsPorts, HandlerError, Ports};
+use sluice_core::workflow::{ErrorName, TriggerOutcome, trigger_release};
+use sluice_handler::{Configured, HandlerError, HandlerPorts, Ports};
 
 /// The secret GitHub signs webhooks with; empty when none is configured (then every webhook is
 /// refused).
@@ -27,7 +27,7 @@ struct WebhookSecret(Vec<u8>);
 async fn main() -> Result<(), lambda_runtime::Error> {
     sluice_handler::init_logs();
     let sdk = sluice_aws::config::load().await;
-    let ports = AwsPorts::new(sluice_handler::Config::from_env()?, &sdk);
+    let ports = HandlerPorts::new(sluice_handler::Config::from_env()?, &sdk);
     ports.config().require_state_machine()?;
     let secret = match (
         std::env::var("SLUICE_WEBHOOK_SECRET"),
@@ -142,7 +142,7 @@ async fn webhook(ports: &impl Ports, secret: &WebhookSecret, event: &Value) -> V
             tracing::error!(%error, "webhook not handled");
             // 5xx makes GitHub show the failure; it can be redelivered from its UI.
             http(
-                if error.error_name() == "Sluice.Retryable" {
+                if error.error_name() == ErrorName::Retryable {
                     503
                 } else {
                     500
@@ -160,9 +160,9 @@ fn http(status: u16, body: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_core::ports::{DeploymentStore, ExecutionStatus, Orchestrator};
+    use sluice_core::ports::{ExecutionStatus, Orchestrator, ServiceConfigs};
     use sluice_handler::memory::{MemoryPorts, sample_event};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     const SAMPLE_SECRET: &[u8] = b"sample-webhook-secret";
 
@@ -260,7 +260,7 @@ mod tests {
         let error = handle(&registered().await, &secret(), event)
             .await
             .unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         assert_eq!(
             error.to_string(),
             "event.detail.referenceName: is missing or empty"
@@ -272,32 +272,28 @@ mod tests {
      {
         let world = MotoWorld::start().await;
         let p = &world.ports;
-        let sfn = sluice_aws::sdk::sfn::Client::new(
-            &sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await,
-        );
         let definition = json!({"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 60, "End": true}}}).to_string();
-        let machine = sluice_aws::provision::create_state_machine(
-            &sfn,
-            &sluice_emulator::unique_name("release"),
-            &definition,
-            "arn:aws:iam::123456789012:role/sluice",
-        )
-        .await
-        .unwrap();
-        let sdk = sluice_aws::config::load_for_endpoint(world.moto.endpoint_url()).await;
+        let machine = world
+            .provisioner
+            .state_machine(
+                &sluice_testkit::unique_name("release"),
+                &definition,
+                "arn:aws:iam::123456789012:role/sluice",
+            )
+            .await
+            .unwrap();
         let mut config = p.config().clone();
         config.state_machine_arn = Some(machine.clone());
-        let ports = AwsPorts::new(config, &sdk);
-        let mut defaults = world.request.clone();
-        defaults.as_object_mut().unwrap().remove("version");
-        defaults["release"] = json!({"repositories": [format!("{}-repo", world.service)]});
+        let ports = HandlerPorts::new(config, &world.sdk);
+        let defaults = MotoWorld::deployment("v2.0.0")
+            .service_config(&world, &[&format!("{}-repo", world.service)]);
         ports
             .store()
             .put_service_config(&world.service, &defaults)
             .await
             .unwrap();
         let mut event = sample_event("release-trigger-codecommit");
-        event["id"] = json!(sluice_emulator::unique_name("event"));
+        event["id"] = json!(sluice_testkit::unique_name("event"));
         event["detail"]["repositoryName"] = json!(format!("{}-repo", world.service));
         let mut arns = Vec::new();
         for _ in 0..20 {
@@ -311,7 +307,9 @@ mod tests {
         }
         arns.dedup();
         assert_eq!(arns.len(), 1);
-        let listed = sfn
+        let listed = world
+            .provisioner
+            .sfn()
             .list_executions()
             .state_machine_arn(&machine)
             .send()

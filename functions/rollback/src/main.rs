@@ -34,11 +34,11 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError
 mod tests {
     use super::*;
     use serde_json::json;
-    use sluice_core::ports::{DeploymentStore, RecordSet};
+    use sluice_core::ports::{Deployments, RecordSet, ServiceLocks};
     use sluice_core::{Status, WeightPair};
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::{shifted, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     #[tokio::test]
     async fn the_sample_event_rolls_back_with_the_caught_error_as_reason() {

@@ -31,10 +31,11 @@ mod tests {
     use serde_json::json;
     use sluice_core::WeightPair;
     use sluice_core::deployment::{Controller, Status};
-    use sluice_core::ports::{DeploymentStore, RecordSet};
+    use sluice_core::ports::{Deployments, RecordSet};
+    use sluice_core::workflow::ErrorName;
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::validated;
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     #[tokio::test]
     async fn the_sample_event_shifts_the_first_step() {
@@ -66,7 +67,7 @@ mod tests {
         let error = handle(&ports, sample_event("shift-traffic"))
             .await
             .unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Fenced");
+        assert_eq!(error.error_name(), ErrorName::Fenced);
         assert!(ports.router.changes().is_empty());
         assert_eq!(
             ports.router.weights(&RecordSet::from_spec(&taken.spec)),
@@ -81,12 +82,12 @@ mod tests {
         event["deployment"]["id"] = json!("nope");
         assert_eq!(
             handle(&ports, event).await.unwrap_err().error_name(),
-            "Sluice.NotFound"
+            ErrorName::NotFound
         );
         let mut event = sample_event("shift-traffic");
         event["step"] = json!(9);
         let error = handle(&ports, event).await.unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         assert!(error.to_string().starts_with("step: "), "{error}");
     }
 
@@ -130,7 +131,7 @@ mod tests {
         let error = handle(&world.ports, serde_json::to_value(&cursor).unwrap())
             .await
             .unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Fenced");
+        assert_eq!(error.error_name(), ErrorName::Fenced);
         assert_eq!(world.weights().await, WeightPair::ALL_BLUE);
         assert_eq!(
             p.store()

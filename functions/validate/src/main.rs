@@ -35,10 +35,11 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError
 mod tests {
     use super::*;
     use serde_json::json;
-    use sluice_core::ports::DeploymentStore;
+    use sluice_core::ports::{Deployments, ServiceConfigs, ServiceLocks};
+    use sluice_core::workflow::ErrorName;
     use sluice_core::{DeploymentSpec, Status};
     use sluice_handler::memory::{MemoryPorts, sample_event};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     fn sample_ports() -> MemoryPorts {
         let request = sample_event("manual-start");
@@ -86,7 +87,7 @@ mod tests {
         event["request"]["strategy"]["steps"] = json!([1, 50, 25, 100]);
         event["request"]["version"] = json!("");
         let error = handle(&ports, event).await.unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         let message = error.to_string();
         assert!(message.contains("version: is required"), "{message}");
         assert!(
@@ -101,7 +102,7 @@ mod tests {
         let error = handle(&sample_ports(), json!({"request": {}}))
             .await
             .unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         assert!(
             error
                 .to_string()
@@ -117,7 +118,7 @@ mod tests {
         let mut second = sample_event("validate");
         second["executionName"] = json!("checkout-api-v2-4-1");
         let error = handle(&ports, second).await.unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Conflict");
+        assert_eq!(error.error_name(), ErrorName::Conflict);
         assert!(error.to_string().contains("checkout-api-v2-4-0"), "{error}");
     }
 
@@ -169,7 +170,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(error.error_name(), "Sluice.Invalid");
+        assert_eq!(error.error_name(), ErrorName::Invalid);
         assert!(
             error
                 .to_string()

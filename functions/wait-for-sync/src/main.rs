@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 use sluice_core::workflow::{Cursor, check_sync};
-use sluice_handler::{HandlerError, Ports, deployment_span, parse_event};
+use sluice_handler::{Configured, HandlerError, deployment_span, parse_event};
 use tracing::Instrument;
 
 #[tokio::main]
@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     sluice_handler::run(handle).await
 }
 
-async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError> {
+async fn handle(ports: &impl Configured, event: Value) -> Result<Cursor, HandlerError> {
     let cursor: Cursor = parse_event(event)?;
     let span = deployment_span(&cursor.deployment.id);
     let limits = ports.config().sync;
@@ -32,10 +32,12 @@ mod tests {
     use chrono::Duration;
     use serde_json::json;
     use sluice_core::Status;
-    use sluice_core::ports::{Clock, DeploymentStore};
+    use sluice_core::ports::{Clock, Deployments};
+    use sluice_core::workflow::ErrorName;
+    use sluice_handler::Ports;
     use sluice_handler::memory::{sample_event, sample_world};
     use sluice_handler::steps::{shifted, validated};
-    use sluice_handler::testkit::MotoWorld;
+    use sluice_testkit::MotoWorld;
 
     async fn shifted_sample() -> (sluice_handler::memory::MemoryPorts, Value) {
         let (ports, cursor) = sample_world().await;
@@ -75,7 +77,7 @@ mod tests {
         }
         assert_eq!(
             handle(&ports, event).await.unwrap_err().error_name(),
-            "Sluice.SyncTimeout"
+            ErrorName::SyncTimeout
         );
     }
 

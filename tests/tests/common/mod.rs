@@ -19,11 +19,10 @@ pub async fn runner_with(options: RunnerOptions) -> LocalRunner {
 
 /// Three steps (10 %, 50 %, 100 %) of 2 s each, at least 20 samples per analysis.
 pub fn short_request(version: &str) -> DeploymentRequest {
-    let mut request = DeploymentRequest::new(version)
+    DeploymentRequest::new(version)
         .steps(&[10.0, 50.0, 100.0])
-        .bake_seconds(2);
-    request.min_samples = 20;
-    request
+        .bake_seconds(2)
+        .min_samples(20)
 }
 
 /// Waits for the execution to end and prints how (`label` says which), with the run's logs.

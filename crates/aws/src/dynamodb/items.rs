@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sluice_core::ports::{DeploymentKey, ServiceLock, StoreError, TriggerRecord};
+use sluice_core::ports::{DeploymentKey, ServiceLock, StorageFailure, TriggerRecord};
 use sluice_core::{Deployment, DeploymentId, HistoryEvent};
 
 use super::keys;
@@ -49,14 +49,14 @@ pub fn describe_key(item: &Item) -> String {
     format!("item {}/{}", part(keys::PK), part(keys::SK))
 }
 
-fn corrupt(item: &Item, message: impl Into<String>) -> StoreError {
-    StoreError::Corrupt {
+fn corrupt(item: &Item, message: impl Into<String>) -> StorageFailure {
+    StorageFailure::Corrupt {
         what: describe_key(item),
         message: message.into(),
     }
 }
 
-fn string<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+fn string<'a>(item: &'a Item, name: &str) -> Result<&'a str, StorageFailure> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value),
         Some(other) => Err(corrupt(
@@ -67,7 +67,7 @@ fn string<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     }
 }
 
-fn instant(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
+fn instant(item: &Item, name: &str) -> Result<DateTime<Utc>, StorageFailure> {
     let text = string(item, name)?;
     DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&Utc))
@@ -79,7 +79,7 @@ fn instant(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
         })
 }
 
-fn deployment_id(item: &Item, name: &str) -> Result<DeploymentId, StoreError> {
+fn deployment_id(item: &Item, name: &str) -> Result<DeploymentId, StorageFailure> {
     DeploymentId::parse(string(item, name)?).map_err(|e| corrupt(item, e.to_string()))
 }
 
@@ -102,7 +102,7 @@ pub fn lock_item(lock: &ServiceLock) -> Item {
     item
 }
 
-pub fn lock_from_item(item: &Item) -> Result<ServiceLock, StoreError> {
+pub fn lock_from_item(item: &Item) -> Result<ServiceLock, StorageFailure> {
     let alarms = match item.get(ALARMS) {
         None => Vec::new(),
         Some(AttributeValue::L(values)) => values
@@ -142,14 +142,14 @@ pub fn alarm_index_item(alarm: &str, lock: &ServiceLock) -> Item {
     item
 }
 
-pub fn service_of_alarm_index(item: &Item) -> Result<String, StoreError> {
+pub fn service_of_alarm_index(item: &Item) -> Result<String, StorageFailure> {
     Ok(string(item, SERVICE)?.to_string())
 }
 
 /// `PK=SERVICE#<service>, SK=CONFIG`, the config as a map attribute `config`.
-pub fn config_item(service: &str, config: &Value) -> Result<Item, StoreError> {
+pub fn config_item(service: &str, config: &Value) -> Result<Item, StorageFailure> {
     let value = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(config).map_err(|e| {
-        StoreError::Corrupt {
+        StorageFailure::Corrupt {
             what: format!("the config of service {service}"),
             message: e.to_string(),
         }
@@ -162,7 +162,7 @@ pub fn config_item(service: &str, config: &Value) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-pub fn config_from_item(item: &Item) -> Result<(String, Value), StoreError> {
+pub fn config_from_item(item: &Item) -> Result<(String, Value), StorageFailure> {
     let service = string(item, SERVICE)?.to_string();
     let value = item
         .get(CONFIG)
@@ -175,12 +175,13 @@ pub fn config_from_item(item: &Item) -> Result<(String, Value), StoreError> {
 
 /// The deployment's own attributes at the top level of its item (`id`, `service`, `status`,
 /// `revision`, `spec`, …), plus its keys and `deploymentId`.
-pub fn deployment_item(deployment: &Deployment) -> Result<Item, StoreError> {
-    let mut item: Item =
-        serde_dynamo::aws_sdk_dynamodb_1::to_item(deployment).map_err(|e| StoreError::Corrupt {
+pub fn deployment_item(deployment: &Deployment) -> Result<Item, StorageFailure> {
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(deployment).map_err(|e| {
+        StorageFailure::Corrupt {
             what: format!("deployment {}", deployment.id),
             message: e.to_string(),
-        })?;
+        }
+    })?;
     item.extend(key(
         keys::service_pk(&deployment.service),
         keys::deploy_sk(&DeploymentKey::of(deployment)),
@@ -193,7 +194,7 @@ pub fn deployment_item(deployment: &Deployment) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-pub fn deployment_from_item(item: &Item) -> Result<Deployment, StoreError> {
+pub fn deployment_from_item(item: &Item) -> Result<Deployment, StorageFailure> {
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item.clone())
         .map_err(|e| corrupt(item, format!("not a deployment: {e}")))
 }
@@ -204,9 +205,9 @@ pub fn event_item(
     id: &DeploymentId,
     event: &HistoryEvent,
     expires_at: Option<i64>,
-) -> Result<Item, StoreError> {
+) -> Result<Item, StorageFailure> {
     let mut item: Item =
-        serde_dynamo::aws_sdk_dynamodb_1::to_item(event).map_err(|e| StoreError::Corrupt {
+        serde_dynamo::aws_sdk_dynamodb_1::to_item(event).map_err(|e| StorageFailure::Corrupt {
             what: format!("event {} of deployment {id}", event.seq),
             message: e.to_string(),
         })?;
@@ -218,7 +219,7 @@ pub fn event_item(
     Ok(item)
 }
 
-pub fn event_from_item(item: &Item) -> Result<HistoryEvent, StoreError> {
+pub fn event_from_item(item: &Item) -> Result<HistoryEvent, StorageFailure> {
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item.clone())
         .map_err(|e| corrupt(item, format!("not a history event: {e}")))
 }
@@ -238,7 +239,7 @@ pub fn trigger_item(key_text: &str, record: &TriggerRecord, expires_at: DateTime
     item
 }
 
-pub fn trigger_from_item(item: &Item) -> Result<TriggerRecord, StoreError> {
+pub fn trigger_from_item(item: &Item) -> Result<TriggerRecord, StorageFailure> {
     Ok(TriggerRecord {
         execution_name: string(item, EXECUTION_NAME)?.to_string(),
         execution_arn: match item.get(EXECUTION_ARN) {

@@ -19,10 +19,11 @@ pub const TRIGGER_SK: &str = "-";
 pub const DEPLOY_SK_PREFIX: &str = "DEPLOY#";
 pub const EVENT_SK_PREFIX: &str = "EVENT#";
 pub const RECORD_GSI1SK: &str = "RECORD";
+pub const SERVICE_PREFIX: &str = "SERVICE#";
 
 /// `SERVICE#<service>`: the lock, the config and the deployments of one service.
 pub fn service_pk(service: &str) -> String {
-    format!("SERVICE#{service}")
+    format!("{SERVICE_PREFIX}{service}")
 }
 
 /// `ALARM#<alarm>`: which services' deployments an alarm belongs to (SK `SERVICE#<service>`).

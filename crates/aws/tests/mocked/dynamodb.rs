@@ -13,7 +13,10 @@ use aws_sdk_dynamodb::types::error::{
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 use aws_smithy_mocks::{Rule, mock};
 use sluice_aws::DynamoDbStore;
-use sluice_core::ports::{DeploymentKey, DeploymentStore, StoreError, TriggerClaim, TriggerRecord};
+use sluice_core::ports::{
+    DeploymentKey, Deployments, DeploymentsError, LockError, ServiceLocks, StorageFailure,
+    TriggerClaim, TriggerLedger, TriggerRecord,
+};
 
 use crate::fixtures::{at, created, lock_of, shifted};
 use crate::{Seen, meta, mocked};
@@ -101,11 +104,11 @@ async fn throttling_past_the_retries_is_a_retryable_throttled_error() {
     assert_eq!(rule.num_calls(), sluice_aws::config::MAX_ATTEMPTS as usize);
     assert!(error.is_retryable());
     match error {
-        StoreError::Throttled {
+        LockError::Storage(StorageFailure::Throttled {
             operation,
             what,
             message,
-        } => {
+        }) => {
             assert_eq!(operation, "GetItem");
             assert!(what.contains("lock of service checkout"), "{what}");
             assert!(what.contains(TABLE), "{what}");
@@ -155,7 +158,7 @@ async fn a_failed_lock_condition_is_lock_held_naming_the_holder() {
         .unwrap_err();
 
     match error {
-        StoreError::LockHeld {
+        LockError::LockHeld {
             service,
             holder,
             lease_until,
@@ -198,7 +201,7 @@ async fn a_failed_revision_condition_is_a_revision_conflict() {
 
     assert!(!error.is_retryable());
     match error {
-        StoreError::RevisionConflict { id, expected } => {
+        DeploymentsError::RevisionConflict { id, expected } => {
             assert_eq!(id.as_str(), "dep-1");
             assert_eq!(expected, 1);
         }
@@ -239,7 +242,7 @@ async fn an_id_taken_by_an_earlier_deployment_is_already_exists() {
     let (d, event) = created("checkout", "dep-1");
     let error = store(&[&rule]).create(&d, &event).await.unwrap_err();
     assert!(
-        matches!(&error, StoreError::AlreadyExists { id } if id.as_str() == "dep-1"),
+        matches!(&error, DeploymentsError::AlreadyExists { id } if id.as_str() == "dep-1"),
         "{error:?}"
     );
 }
@@ -264,7 +267,7 @@ async fn an_unreadable_item_is_corrupt_naming_its_key() {
     });
     let error = store(&[&rule]).lock("checkout").await.unwrap_err();
     match error {
-        StoreError::Corrupt { what, message } => {
+        LockError::Storage(StorageFailure::Corrupt { what, message }) => {
             assert_eq!(what, "item SERVICE#checkout/LOCK");
             assert!(message.contains("leaseUntil"), "{message}");
         }

@@ -10,7 +10,7 @@ use aws_sdk_sfn::types::error::{
 use aws_smithy_mocks::{Rule, mock};
 use serde_json::json;
 use sluice_aws::SfnOrchestrator;
-use sluice_core::ports::{Orchestrator, OrchestratorError};
+use sluice_core::ports::{ExecutionOutcome, ExecutionStatus, Orchestrator, OrchestratorError};
 
 use crate::{meta, mocked};
 
@@ -123,6 +123,53 @@ async fn stopping_a_missing_execution_is_execution_not_found() {
     assert!(
         matches!(&error, OrchestratorError::ExecutionNotFound { arn } if arn == EXECUTION),
         "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_ended_execution_tells_its_error_and_cause_and_a_running_or_missing_one_nothing() {
+    let failed = mock!(Client::describe_execution).then_output(|| {
+        let mut output = existing("{}", SfnStatus::Failed);
+        output.error = Some("Sluice.Invalid".into());
+        output.cause = Some("recordName is outside the zone".into());
+        output
+    });
+    let outcome = orchestrator(&[&failed])
+        .execution_outcome(EXECUTION)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Some(ExecutionOutcome {
+            status: ExecutionStatus::Failed,
+            error: Some("Sluice.Invalid".into()),
+            cause: Some("recordName is outside the zone".into()),
+        })
+    );
+    assert_eq!(
+        outcome.map(|o| (o.status.name(), o.explanation())),
+        Some((
+            "FAILED",
+            "Sluice.Invalid: recordName is outside the zone".into()
+        ))
+    );
+
+    let running =
+        mock!(Client::describe_execution).then_output(|| existing("{}", SfnStatus::Running));
+    assert_eq!(
+        orchestrator(&[&running])
+            .execution_outcome(EXECUTION)
+            .await
+            .unwrap(),
+        None
+    );
+    let missing = mock!(Client::describe_execution).then_error(not_found);
+    assert_eq!(
+        orchestrator(&[&missing])
+            .execution_outcome(EXECUTION)
+            .await
+            .unwrap(),
+        None
     );
 }
 

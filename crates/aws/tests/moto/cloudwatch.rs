@@ -3,10 +3,10 @@ use std::collections::BTreeMap;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StateValue};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sluice_aws::CloudWatchMetrics;
-use sluice_aws::provision::{self, AlarmDefinition};
 use sluice_core::metrics::{Datapoint, MetricRef, SeriesQuery, Statistic, TimeWindow};
 use sluice_core::ports::{AlarmState, AlarmStates, MetricSource};
-use sluice_emulator::unique_name;
+use sluice_testkit::moto::unique_name;
+use sluice_testkit::provision::{self, AlarmDefinition};
 
 use crate::aws;
 
@@ -18,7 +18,12 @@ fn metric(namespace: &str, name: &str, version: &str) -> MetricRef {
     }
 }
 
-async fn put(cw: &CloudWatchMetrics, metric: &MetricRef, at: DateTime<Utc>, value: f64) {
+async fn put(
+    client: &aws_sdk_cloudwatch::Client,
+    metric: &MetricRef,
+    at: DateTime<Utc>,
+    value: f64,
+) {
     let mut datum = MetricDatum::builder()
         .metric_name(&metric.metric_name)
         .timestamp(aws_smithy_types::DateTime::from_secs(at.timestamp()))
@@ -26,7 +31,7 @@ async fn put(cw: &CloudWatchMetrics, metric: &MetricRef, at: DateTime<Utc>, valu
     for (name, value) in &metric.dimensions {
         datum = datum.dimensions(Dimension::builder().name(name).value(value).build());
     }
-    cw.client()
+    client
         .put_metric_data()
         .namespace(&metric.namespace)
         .metric_data(datum.build())
@@ -48,6 +53,7 @@ fn query(id: &str, metric: &MetricRef, stat: Statistic) -> SeriesQuery {
 async fn fetched_series_are_the_per_period_sums_and_a_silent_metric_has_no_points() {
     let aws = aws().await;
     let cw = CloudWatchMetrics::from_conf(&aws.config);
+    let client = aws_sdk_cloudwatch::Client::new(&aws.config);
     // moto filters by dimensions without the namespace: a unique dimension value keeps other
     // tests' data out.
     let namespace = unique_name("sluice-test");
@@ -56,10 +62,10 @@ async fn fetched_series_are_the_per_period_sums_and_a_silent_metric_has_no_point
     let errors = metric(&namespace, "Errors", &version);
     let latency = metric(&namespace, "Latency", &version);
     let start = Utc::now().duration_trunc(Duration::seconds(1)).unwrap() - Duration::minutes(10);
-    put(&cw, &requests, start + Duration::seconds(10), 10.0).await;
-    put(&cw, &requests, start + Duration::seconds(20), 20.0).await;
-    put(&cw, &requests, start + Duration::seconds(70), 5.0).await;
-    put(&cw, &errors, start + Duration::seconds(15), 1.0).await;
+    put(&client, &requests, start + Duration::seconds(10), 10.0).await;
+    put(&client, &requests, start + Duration::seconds(20), 20.0).await;
+    put(&client, &requests, start + Duration::seconds(70), 5.0).await;
+    put(&client, &errors, start + Duration::seconds(15), 1.0).await;
     let window = TimeWindow {
         start,
         end: start + Duration::minutes(5),
@@ -98,11 +104,12 @@ async fn fetched_series_are_the_per_period_sums_and_a_silent_metric_has_no_point
 async fn alarm_states_are_read_by_name() {
     let aws = aws().await;
     let cw = CloudWatchMetrics::from_conf(&aws.config);
+    let client = aws_sdk_cloudwatch::Client::new(&aws.config);
     let name = unique_name("checkout-5xx");
     let other = unique_name("checkout-latency");
     for alarm in [&name, &other] {
         provision::put_alarm(
-            cw.client(),
+            &client,
             &AlarmDefinition {
                 name: alarm.clone(),
                 metric: metric("Demo", "Errors", "green"),
@@ -130,7 +137,7 @@ async fn alarm_states_are_read_by_name() {
         "{initial:?}"
     );
 
-    cw.client()
+    client
         .set_alarm_state()
         .alarm_name(&name)
         .state_value(StateValue::Alarm)

@@ -2,9 +2,13 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
-use sluice_aws::{DynamoDbStore, provision};
-use sluice_core::ports::{DeploymentKey, DeploymentStore, StoreError, TriggerClaim, TriggerRecord};
-use sluice_emulator::unique_name;
+use sluice_aws::DynamoDbStore;
+use sluice_core::ports::{
+    DeploymentKey, Deployments, DeploymentsError, LockError, ServiceConfigs, ServiceLocks,
+    TriggerClaim, TriggerLedger, TriggerRecord,
+};
+use sluice_testkit::moto::unique_name;
+use sluice_testkit::provision;
 
 use crate::aws;
 use crate::fixtures::{analyzed, at, created, live, lock_of, shifted};
@@ -19,12 +23,12 @@ async fn store() -> (crate::Aws, DynamoDbStore) {
 }
 
 async fn raw_item(
+    aws: &crate::Aws,
     store: &DynamoDbStore,
     pk: &str,
     sk: &str,
 ) -> Option<std::collections::HashMap<String, AttributeValue>> {
-    store
-        .client()
+    aws_sdk_dynamodb::Client::new(&aws.config)
         .get_item()
         .table_name(store.table())
         .key("PK", AttributeValue::S(pk.into()))
@@ -37,9 +41,8 @@ async fn raw_item(
         .cloned()
 }
 
-async fn partition(store: &DynamoDbStore, pk: &str) -> Vec<String> {
-    store
-        .client()
+async fn partition(aws: &crate::Aws, store: &DynamoDbStore, pk: &str) -> Vec<String> {
+    aws_sdk_dynamodb::Client::new(&aws.config)
         .query()
         .table_name(store.table())
         .key_condition_expression("#pk = :pk")
@@ -60,12 +63,13 @@ fn s(text: &str) -> AttributeValue {
 
 #[tokio::test]
 async fn a_created_deployment_is_stored_with_its_keys_and_first_event() {
-    let (_aws, store) = store().await;
+    let (aws, store) = store().await;
     let (d, event) = created("checkout", "dep-create");
 
     store.create(&d, &event).await.unwrap();
 
     let item = raw_item(
+        &aws,
         &store,
         "SERVICE#checkout",
         "DEPLOY#2026-11-01T12:00:00.123Z#dep-create",
@@ -83,7 +87,7 @@ async fn a_created_deployment_is_stored_with_its_keys_and_first_event() {
         "the spec is a map the console shows: {:?}",
         item.get("spec")
     );
-    let event_item = raw_item(&store, "DEPLOY#dep-create", "EVENT#0000000001")
+    let event_item = raw_item(&aws, &store, "DEPLOY#dep-create", "EVENT#0000000001")
         .await
         .unwrap();
     assert_eq!(event_item.get("type"), Some(&s("started")));
@@ -102,14 +106,14 @@ async fn a_created_deployment_is_stored_with_its_keys_and_first_event() {
     // The same id again, at the same or another start time, is refused.
     let error = store.create(&d, &event).await.unwrap_err();
     assert!(
-        matches!(&error, StoreError::AlreadyExists { id } if *id == d.id),
+        matches!(&error, DeploymentsError::AlreadyExists { id } if *id == d.id),
         "{error:?}"
     );
     let mut later = d.clone();
     later.started_at = at(60);
     let error = store.create(&later, &event).await.unwrap_err();
     assert!(
-        matches!(&error, StoreError::AlreadyExists { .. }),
+        matches!(&error, DeploymentsError::AlreadyExists { .. }),
         "{error:?}"
     );
     assert_eq!(store.list("checkout", 10).await.unwrap().len(), 1);
@@ -148,7 +152,7 @@ async fn saves_are_fenced_by_revision_and_a_stale_save_changes_nothing() {
     let stale_event = shifted(&mut stale, 30);
     let error = store.save(&stale, &stale_event).await.unwrap_err();
     match &error {
-        StoreError::RevisionConflict { id, expected } => {
+        DeploymentsError::RevisionConflict { id, expected } => {
             assert_eq!(*id, d.id);
             assert_eq!(*expected, 1);
         }
@@ -166,7 +170,10 @@ async fn saves_are_fenced_by_revision_and_a_stale_save_changes_nothing() {
     };
     let error = store.save(&ahead, &duplicate).await.unwrap_err();
     assert!(
-        matches!(error, StoreError::RevisionConflict { expected: 4, .. }),
+        matches!(
+            error,
+            DeploymentsError::RevisionConflict { expected: 4, .. }
+        ),
         "{error:?}"
     );
     assert_eq!(store.get(&key).await.unwrap().unwrap().revision, 4);
@@ -180,7 +187,10 @@ async fn saves_are_fenced_by_revision_and_a_stale_save_changes_nothing() {
     };
     let error = store.save(&skipped, &sixth).await.unwrap_err();
     assert!(
-        matches!(error, StoreError::RevisionConflict { expected: 5, .. }),
+        matches!(
+            error,
+            DeploymentsError::RevisionConflict { expected: 5, .. }
+        ),
         "{error:?}"
     );
     assert_eq!(store.get(&key).await.unwrap().unwrap(), stored);
@@ -193,7 +203,7 @@ async fn saves_are_fenced_by_revision_and_a_stale_save_changes_nothing() {
 
 #[tokio::test]
 async fn one_lock_per_service_with_takeover_after_the_lease_and_alarm_lookup() {
-    let (_aws, store) = store().await;
+    let (aws, store) = store().await;
     let (first, _) = created("search", "dep-first");
     let (mut second, _) = created("search", "dep-second");
     second.started_at = at(5);
@@ -205,13 +215,14 @@ async fn one_lock_per_service_with_takeover_after_the_lease_and_alarm_lookup() {
         store.lock("search").await.unwrap(),
         Some(first_lock.clone())
     );
+    assert_eq!(store.locked_services().await.unwrap(), ["search"]);
 
     let error = store
         .acquire_lock(&lock_of(&second, at(900)), at(10))
         .await
         .unwrap_err();
     match &error {
-        StoreError::LockHeld {
+        LockError::LockHeld {
             service,
             holder,
             lease_until,
@@ -266,6 +277,7 @@ async fn one_lock_per_service_with_takeover_after_the_lease_and_alarm_lookup() {
     );
     store.release_lock("search", &second.id).await.unwrap();
     assert_eq!(store.lock("search").await.unwrap(), None);
+    assert!(store.locked_services().await.unwrap().is_empty());
     assert!(
         store
             .locks_for_alarm("search-latency")
@@ -273,9 +285,13 @@ async fn one_lock_per_service_with_takeover_after_the_lease_and_alarm_lookup() {
             .unwrap()
             .is_empty()
     );
-    assert!(partition(&store, "ALARM#search-latency").await.is_empty());
     assert!(
-        partition(&store, "ALARM#search-saturation")
+        partition(&aws, &store, "ALARM#search-latency")
+            .await
+            .is_empty()
+    );
+    assert!(
+        partition(&aws, &store, "ALARM#search-saturation")
             .await
             .is_empty()
     );
@@ -284,7 +300,7 @@ async fn one_lock_per_service_with_takeover_after_the_lease_and_alarm_lookup() {
 
 #[tokio::test]
 async fn a_trigger_key_is_new_once_then_seen_with_its_execution() {
-    let (_aws, store) = store().await;
+    let (aws, store) = store().await;
     let record = TriggerRecord {
         execution_name: "checkout-v2-4-0".into(),
         execution_arn: None,
@@ -314,7 +330,7 @@ async fn a_trigger_key_is_new_once_then_seen_with_its_execution() {
             ..record.clone()
         })
     );
-    let item = raw_item(&store, "TRIGGER#github#delivery-7", "-")
+    let item = raw_item(&aws, &store, "TRIGGER#github#delivery-7", "-")
         .await
         .unwrap();
     assert_eq!(
@@ -337,7 +353,7 @@ async fn a_trigger_key_is_new_once_then_seen_with_its_execution() {
     // Completing a key nobody claimed writes nothing.
     store.complete_trigger("github#never", arn).await.unwrap();
     assert!(
-        raw_item(&store, "TRIGGER#github#never", "-")
+        raw_item(&aws, &store, "TRIGGER#github#never", "-")
             .await
             .is_none()
     );
@@ -345,7 +361,7 @@ async fn a_trigger_key_is_new_once_then_seen_with_its_execution() {
 
 #[tokio::test]
 async fn service_configs_are_stored_as_maps_and_listed() {
-    let (_aws, store) = store().await;
+    let (aws, store) = store().await;
     let checkout = json!({
         "service": "checkout", "hostedZoneId": "Z1", "recordName": "api.example.com.",
         "strategy": { "kind": "canary", "steps": [1, 5, 100], "bakeSeconds": 60 },
@@ -372,7 +388,7 @@ async fn service_configs_are_stored_as_maps_and_listed() {
             ("search".to_string(), search)
         ]
     );
-    let item = raw_item(&store, "SERVICE#checkout", "CONFIG")
+    let item = raw_item(&aws, &store, "SERVICE#checkout", "CONFIG")
         .await
         .unwrap();
     assert!(
@@ -383,7 +399,7 @@ async fn service_configs_are_stored_as_maps_and_listed() {
 
 #[tokio::test]
 async fn list_is_newest_first_and_history_expires_when_configured() {
-    let (_aws, store) = store().await;
+    let (aws, store) = store().await;
     let store = store.with_history_ttl(Duration::from_secs(7 * 86_400));
     let mut ids = Vec::new();
     for (i, start) in [0_i64, 3600, 1800].into_iter().enumerate() {
@@ -406,7 +422,7 @@ async fn list_is_newest_first_and_history_expires_when_configured() {
     assert_eq!(store.list("ledger", 10).await.unwrap().len(), 3);
     assert!(store.list("nobody", 10).await.unwrap().is_empty());
 
-    let event = raw_item(&store, "DEPLOY#dep-1", "EVENT#0000000001")
+    let event = raw_item(&aws, &store, "DEPLOY#dep-1", "EVENT#0000000001")
         .await
         .unwrap();
     assert_eq!(

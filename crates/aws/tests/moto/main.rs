@@ -13,7 +13,7 @@ mod sfn;
 mod sns;
 
 use sluice_aws::SdkConfig;
-use sluice_emulator::Moto;
+use sluice_testkit::moto::Moto;
 
 /// A moto (shared or private; a private one stops when this is dropped) and an SDK
 /// configuration pointing at it.

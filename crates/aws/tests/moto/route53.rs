@@ -1,8 +1,9 @@
-use sluice_aws::{Route53Router, provision};
+use sluice_aws::Route53Router;
 use sluice_core::WeightPair;
 use sluice_core::ports::{ChangeStatus, RouterError, TrafficRouter, WeightedRecord};
 use sluice_core::spec::RecordType;
-use sluice_emulator::unique_name;
+use sluice_testkit::moto::unique_name;
+use sluice_testkit::provision;
 use std::time::Duration;
 
 use crate::aws;
@@ -12,13 +13,14 @@ use crate::fixtures::records;
 async fn weights_set_in_one_change_are_read_back_from_route53() {
     let aws = aws().await;
     let router = Route53Router::from_conf(&aws.config);
+    let client = aws_sdk_route53::Client::new(&aws.config);
     let domain = format!("{}.example.com", unique_name("zone"));
-    let zone = provision::create_hosted_zone(router.client(), &domain)
+    let zone = provision::create_hosted_zone(&client, &domain)
         .await
         .unwrap();
     assert!(!zone.starts_with("/hostedzone/"), "{zone}");
     assert_eq!(
-        provision::create_hosted_zone(router.client(), &domain)
+        provision::create_hosted_zone(&client, &domain)
             .await
             .unwrap(),
         zone,
@@ -91,8 +93,9 @@ async fn weights_set_in_one_change_are_read_back_from_route53() {
 async fn alias_records_are_written_and_read_back() {
     let aws = aws().await;
     let router = Route53Router::from_conf(&aws.config);
+    let client = aws_sdk_route53::Client::new(&aws.config);
     let domain = format!("{}.example.com", unique_name("alias"));
-    let zone = provision::create_hosted_zone(router.client(), &domain)
+    let zone = provision::create_hosted_zone(&client, &domain)
         .await
         .unwrap();
     let mut set = records(&zone, &format!("app.{domain}."));
@@ -118,8 +121,9 @@ async fn alias_records_are_written_and_read_back() {
 async fn a_record_set_without_records_reads_as_empty_and_a_missing_zone_is_not_found() {
     let aws = aws().await;
     let router = Route53Router::from_conf(&aws.config);
+    let client = aws_sdk_route53::Client::new(&aws.config);
     let domain = format!("{}.example.com", unique_name("empty"));
-    let zone = provision::create_hosted_zone(router.client(), &domain)
+    let zone = provision::create_hosted_zone(&client, &domain)
         .await
         .unwrap();
 

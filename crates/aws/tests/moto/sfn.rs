@@ -1,9 +1,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sluice_aws::{SfnOrchestrator, provision};
+use sluice_aws::SfnOrchestrator;
 use sluice_core::ports::{ExecutionStatus, Orchestrator, OrchestratorError};
-use sluice_emulator::unique_name;
+use sluice_testkit::moto::unique_name;
+use sluice_testkit::provision;
 
 use crate::aws;
 
@@ -43,7 +44,10 @@ async fn starting_twice_with_one_name_returns_the_same_execution() {
         .await
         .unwrap();
     assert!(!first.already_existed);
-    assert_eq!(first.arn, sfn.execution_arn("checkout-v2-4-0"));
+    assert_eq!(
+        Some(first.arn.clone()),
+        sfn.execution_arn("checkout-v2-4-0")
+    );
     assert_eq!(settled(&sfn, &first.arn).await, ExecutionStatus::Succeeded);
 
     let second = sfn
@@ -102,8 +106,11 @@ async fn a_running_execution_is_stopped_and_a_missing_one_is_not_found() {
         sfn.execution_status(&started.arn).await.unwrap(),
         ExecutionStatus::Aborted
     );
+    let outcome = sfn.execution_outcome(&started.arn).await.unwrap().unwrap();
+    assert_eq!(outcome.status, ExecutionStatus::Aborted);
 
-    let missing = sfn.execution_arn(&unique_name("never-started"));
+    let missing = sfn.execution_arn(&unique_name("never-started")).unwrap();
+    assert_eq!(sfn.execution_outcome(&missing).await.unwrap(), None);
     let error = sfn.execution_status(&missing).await.unwrap_err();
     assert!(
         matches!(&error, OrchestratorError::ExecutionNotFound { arn } if *arn == missing),

@@ -2,10 +2,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::Value;
-use sluice_aws::{SnsNotifier, provision};
+use sluice_aws::SnsNotifier;
 use sluice_core::ports::{Notification, Notifier};
 use sluice_core::{DeploymentId, Status};
-use sluice_emulator::unique_name;
+use sluice_testkit::moto::unique_name;
+use sluice_testkit::provision;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;

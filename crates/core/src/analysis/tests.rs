@@ -212,10 +212,11 @@ fn fail_beats_inconclusive_and_no_metrics_is_inconclusive() {
 }
 
 fn plan() -> StepPlan {
-    StepPlan::from_strategy(&Strategy::Canary(CanaryStrategy {
+    Strategy::Canary(CanaryStrategy {
         steps: vec![10.0, 50.0, 100.0],
         bake_seconds: 30,
-    }))
+    })
+    .plan()
 }
 
 #[test]
@@ -263,7 +264,7 @@ fn pass_advances_then_promotes_or_waits_for_approval() {
         &mut counters,
     );
     assert!(matches!(gated, Decision::AwaitApproval { .. }));
-    assert_eq!(gated.action(), "await-approval");
+    assert_eq!(gated.action(), DecisionAction::AwaitApproval);
 }
 
 #[test]
@@ -279,7 +280,7 @@ fn failures_roll_back_when_the_limit_is_reached() {
         "error-rate: high",
         &mut counters,
     );
-    assert_eq!(decision.action(), "roll-back");
+    assert_eq!(decision.action(), DecisionAction::RollBack);
     assert!(
         matches!(&decision, Decision::RollBack { reason } if reason.contains("error-rate: high") && reason.contains("step 1"))
     );
@@ -311,7 +312,7 @@ fn failures_roll_back_when_the_limit_is_reached() {
             &mut counters
         )
         .action(),
-        "roll-back"
+        DecisionAction::RollBack
     );
     assert_eq!(counters.failures, 2);
 }
@@ -334,7 +335,7 @@ fn inconclusive_follows_the_policy() {
             "no data",
             &mut counters,
         );
-        assert_eq!(d.action(), "extend");
+        assert_eq!(d.action(), DecisionAction::Extend);
         assert_eq!(counters.inconclusive_retries, expected_retry);
     }
     let d = decide(
@@ -361,7 +362,7 @@ fn inconclusive_follows_the_policy() {
             &mut counters
         )
         .action(),
-        "await-approval"
+        DecisionAction::AwaitApproval
     );
     s.on_inconclusive.action = InconclusiveAction::Rollback;
     assert_eq!(
@@ -375,7 +376,7 @@ fn inconclusive_follows_the_policy() {
             &mut counters
         )
         .action(),
-        "roll-back"
+        DecisionAction::RollBack
     );
 }
 
@@ -388,4 +389,33 @@ fn decisions_serialise_with_the_action_the_state_machine_routes_on() {
     );
     let json = serde_json::to_value(Decision::Promote).unwrap();
     assert_eq!(json, serde_json::json!({"action": "promote"}));
+}
+
+#[test]
+fn the_routed_action_is_the_serialised_decision_tag() {
+    use strum::IntoEnumIterator;
+    let decisions = [
+        Decision::Advance { next_step: 1 },
+        Decision::Promote,
+        Decision::Extend {
+            bake_seconds: 30,
+            reason: "r".into(),
+        },
+        Decision::AwaitApproval { reason: "r".into() },
+        Decision::RollBack { reason: "r".into() },
+    ];
+    let mut actions: Vec<DecisionAction> = decisions.iter().map(Decision::action).collect();
+    actions.dedup();
+    assert_eq!(actions, DecisionAction::iter().collect::<Vec<_>>());
+    for decision in &decisions {
+        let action = decision.action();
+        let tag = serde_json::to_value(decision).unwrap()["action"].clone();
+        assert_eq!(serde_json::to_value(action).unwrap(), tag, "{decision:?}");
+        assert_eq!(tag, action.as_str());
+        assert_eq!(action.to_string(), action.as_str());
+        let read: DecisionAction = serde_json::from_value(tag).unwrap();
+        assert_eq!(read, action);
+    }
+    assert_eq!(DecisionAction::AwaitApproval.as_str(), "await-approval");
+    assert_eq!(DecisionAction::RollBack.as_str(), "roll-back");
 }

@@ -1,5 +1,5 @@
 use super::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A request that passes every rule; each test breaks one thing.
 fn valid() -> Value {
@@ -643,4 +643,16 @@ fn release_sources_need_repositories_and_a_valid_pattern() {
     let mut request = valid();
     request["release"] = json!({"repositories": ["checkout-api", "acme/checkout-api"], "tagPattern": "^release-(?P<version>.+)$"});
     assert_eq!(problems(request), Vec::<String>::new());
+}
+
+#[test]
+fn rollback_percents_end_at_zero() {
+    let instant = RollbackSpec::default().percents();
+    assert_eq!(instant, vec![0.0]);
+    let gradual = RollbackSpec {
+        steps: vec![25.0, 5.0],
+        step_seconds: 10,
+    }
+    .percents();
+    assert_eq!(gradual, vec![25.0, 5.0, 0.0]);
 }

@@ -1,17 +1,19 @@
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, save_driven};
 use crate::analysis::{
     Decision, analysis_queries, decide, judge, overall_verdict, verdict_reasons,
     with_operator_requests,
 };
 use crate::deployment::{AnalysisMark, EventKind, Status};
 use crate::metrics::TimeWindow;
-use crate::ports::{Clock, DeploymentStore, MetricSource};
+use crate::ports::{Clock, Deployments, MetricSource};
 
 /// Judges the step over its live window (from the moment it went live until now), stores the
 /// analysis with every value, threshold and sample count, and returns the decision for the
 /// state machine to route on. A retry of an analysis already stored returns its decision.
 pub async fn analyze_step(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     metrics: &impl MetricSource,
     clock: &impl Clock,
     cursor: Cursor,
@@ -100,7 +102,7 @@ pub async fn analyze_step(
         deployment_id = %deployment.id,
         step = cursor.step,
         %verdict,
-        decision = decision.action(),
+        decision = decision.action().as_str(),
         "{reasons}"
     );
     Ok(routed(&deployment, cursor, &decision, clock))
@@ -120,7 +122,7 @@ fn routed(
         Decision::Advance { .. } | Decision::Promote => None,
     };
     let mut next = Cursor {
-        decision: Some(decision.action().to_string()),
+        decision: Some(decision.action()),
         reason,
         ..cursor
     };

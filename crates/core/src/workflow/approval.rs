@@ -1,8 +1,10 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, notify, save_driven};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, notify, save_driven};
 use crate::deployment::{EventKind, Status};
-use crate::ports::{Clock, DeploymentStore, Notifier};
+use crate::ports::{Clock, Deployments, Notifier};
 
 /// What AwaitApproval receives: the cursor and the task token the state machine waits on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,7 +17,7 @@ pub struct ApprovalRequest {
 /// Stores the task token on the deployment, so an operator's approve or reject can answer it,
 /// and tells the operators a decision is awaited. The state machine then waits for the answer.
 pub async fn await_approval(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     notifier: &impl Notifier,
     clock: &impl Clock,
     request: ApprovalRequest,

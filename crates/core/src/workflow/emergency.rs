@@ -1,13 +1,14 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::error::{ErrorName, WorkflowError};
+use super::record::{load, notify};
 use super::rollback::complete_rollback;
-use super::{WorkflowError, load, notify};
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status, TrafficState};
 use crate::plan::WeightPair;
 use crate::ports::{
-    Clock, DeploymentKey, DeploymentStore, Notifier, Orchestrator, RecordSet, StoreError,
-    TrafficRouter,
+    Clock, DeploymentKey, Deployments, DeploymentsError, Notifier, Orchestrator, RecordSet,
+    ServiceLocks, TrafficRouter,
 };
 
 /// A CloudWatch alarm's state change, as its SNS notification carries it.
@@ -34,6 +35,7 @@ fn cloudwatch_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTim
 }
 
 /// What the emergency path did for one deployment (or why it did nothing).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum TakeoverOutcome {
@@ -47,7 +49,6 @@ pub enum TakeoverOutcome {
         deployment: String,
         /// From the alarm's state change (or the operator's request) to Route 53 accepting
         /// the change to 100 % blue.
-        #[serde(skip_serializing_if = "Option::is_none")]
         to_traffic_ms: Option<i64>,
     },
     /// Another delivery (or another alarm) already rolled it back.
@@ -75,7 +76,7 @@ const TAKEOVER_ATTEMPTS: usize = 10;
 
 impl<S, R, O, N, C> Takeover<'_, S, R, O, N, C>
 where
-    S: DeploymentStore,
+    S: Deployments + ServiceLocks,
     R: TrafficRouter,
     O: Orchestrator,
     N: Notifier,
@@ -180,7 +181,7 @@ where
                 deployment: id,
                 to_traffic_ms,
             }),
-            Err(WorkflowError::Store(StoreError::RevisionConflict { .. }))
+            Err(WorkflowError::Deployments(DeploymentsError::RevisionConflict { .. }))
             | Err(WorkflowError::Fenced { .. }) => {
                 // A concurrent run of the same takeover recorded it first.
                 let current = load(self.store, key).await?;
@@ -306,7 +307,9 @@ where
                 })?;
             match self.store.save(&deployment, &written).await {
                 Ok(()) => return Ok(Fence::Held(Box::new(deployment), waiting_token)),
-                Err(StoreError::RevisionConflict { .. }) if attempt + 1 < TAKEOVER_ATTEMPTS => {
+                Err(DeploymentsError::RevisionConflict { .. })
+                    if attempt + 1 < TAKEOVER_ATTEMPTS =>
+                {
                     deployment = load(self.store, key).await?;
                 }
                 Err(other) => return Err(other.into()),
@@ -327,7 +330,7 @@ where
         if let Some(arn) = &deployment.execution_arn
             && let Err(error) = self
                 .orchestrator
-                .stop_execution(arn, "Sluice.TakenOver", cause)
+                .stop_execution(arn, ErrorName::TakenOver.as_str(), cause)
                 .await
         {
             tracing::error!(deployment_id = %id, %error, "execution not stopped");
@@ -336,7 +339,7 @@ where
         if let Some(token) = waiting_token
             && let Err(error) = self
                 .orchestrator
-                .send_task_failure(&token, "Sluice.Aborted", cause)
+                .send_task_failure(&token, ErrorName::Aborted.as_str(), cause)
                 .await
         {
             tracing::warn!(deployment_id = %id, %error, "waiting approval not answered");

@@ -1,10 +1,12 @@
 use std::time::Duration;
 
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, notify, save_driven};
-use crate::analysis::Decision;
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, notify, save_driven};
+use crate::analysis::{Decision, DecisionAction};
 use crate::deployment::{EventKind, Outcome, Status, TrafficState};
 use crate::plan::WeightPair;
-use crate::ports::{Clock, DeploymentStore, Notifier, RecordSet, TrafficRouter};
+use crate::ports::{Clock, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter};
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -12,7 +14,7 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 /// record stays, at weight 0, so reverting is one weight change. Running it again on a
 /// promoted deployment changes nothing.
 pub async fn finalize(
-    store: &impl DeploymentStore,
+    store: &(impl Deployments + ServiceLocks),
     router: &impl TrafficRouter,
     notifier: &impl Notifier,
     clock: &impl Clock,
@@ -81,7 +83,7 @@ pub async fn finalize(
     )
     .await;
     Ok(Cursor {
-        decision: Some("promote".into()),
+        decision: Some(DecisionAction::Promote),
         ..cursor
     })
 }

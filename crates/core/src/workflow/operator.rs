@@ -4,10 +4,12 @@
 
 use serde_json::Value;
 
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, notify, save_driven};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, notify, save_driven};
 use crate::analysis::Decision;
 use crate::deployment::{Deployment, EventKind, Status};
-use crate::ports::{Clock, DeploymentKey, DeploymentStore, Notifier, Orchestrator, StoreError};
+use crate::ports::{Clock, DeploymentKey, Deployments, DeploymentsError, Notifier, Orchestrator};
 
 /// What an operator request did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +24,7 @@ pub enum OperatorOutcome {
 
 /// Records a request on a running deployment (one conditional write, retried on a race).
 async fn record_request(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     clock: &impl Clock,
     key: &DeploymentKey,
     who: &str,
@@ -50,7 +52,7 @@ async fn record_request(
             .map_err(|_| fenced(&deployment))?;
         match store.save(&deployment, &event).await {
             Ok(()) => return Ok(OperatorOutcome::Requested),
-            Err(StoreError::RevisionConflict { .. }) => continue,
+            Err(DeploymentsError::RevisionConflict { .. }) => continue,
             Err(other) => return Err(other.into()),
         }
     }
@@ -62,7 +64,7 @@ async fn record_request(
 
 /// Holds the deployment at its next step boundary, until `resume`.
 pub async fn request_pause(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     clock: &impl Clock,
     key: &DeploymentKey,
     who: &str,
@@ -77,7 +79,7 @@ pub async fn request_pause(
 
 /// Skips the remaining steps once the current analysis passes.
 pub async fn request_promotion(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     clock: &impl Clock,
     key: &DeploymentKey,
     who: &str,
@@ -94,7 +96,7 @@ pub async fn request_promotion(
 /// whose spec says pause) carry on: with the decision that was held back, or as if the step
 /// had passed. A pause not yet reached is simply withdrawn.
 pub async fn approve(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     orchestrator: &impl Orchestrator,
     notifier: &impl Notifier,
     clock: &impl Clock,
@@ -139,7 +141,7 @@ pub async fn approve(
         },
     };
     let mut cursor = Cursor::at(&deployment, step);
-    cursor.decision = Some(decision.action().to_string());
+    cursor.decision = Some(decision.action());
     if let Decision::Advance { next_step } = decision {
         cursor = Cursor {
             decision: cursor.decision,

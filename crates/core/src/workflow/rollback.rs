@@ -2,19 +2,23 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cursor, WorkflowError, fenced, load, notify, save_driven};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{fenced, load, notify, save_driven};
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status};
-use crate::plan::{WeightPair, rollback_percents};
-use crate::ports::{ChangeId, Clock, DeploymentStore, Notifier, RecordSet, TrafficRouter};
+use crate::plan::WeightPair;
+use crate::ports::{
+    ChangeId, Clock, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter,
+};
 
 /// What Rollback receives: the cursor and, when a step failed, the error the state machine
 /// caught.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackRequest {
     #[serde(flatten)]
     pub cursor: Cursor,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<CaughtError>,
 }
 
@@ -61,7 +65,7 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 /// deployment rolled back with its reason, releases the lock and notifies. Running it again
 /// on a rolled-back deployment changes nothing.
 pub async fn roll_back(
-    store: &impl DeploymentStore,
+    store: &(impl Deployments + ServiceLocks),
     router: &impl TrafficRouter,
     notifier: &impl Notifier,
     clock: &impl Clock,
@@ -118,7 +122,10 @@ async fn return_to_blue(
 ) -> Result<ChangeId, WorkflowError> {
     let records = RecordSet::from_spec(&deployment.spec);
     let current = deployment.current_green_share();
-    let percents: Vec<f64> = rollback_percents(&deployment.spec.rollback)
+    let percents: Vec<f64> = deployment
+        .spec
+        .rollback
+        .percents()
         .into_iter()
         .filter(|p| *p == 0.0 || *p < current)
         .collect();
@@ -146,7 +153,7 @@ async fn return_to_blue(
 /// Records the end of a rollback, releases the service's lock and notifies. Shared by the
 /// state machine's rollback and the emergency path.
 pub(crate) async fn complete_rollback(
-    store: &impl DeploymentStore,
+    store: &(impl Deployments + ServiceLocks),
     notifier: &impl Notifier,
     clock: &impl Clock,
     deployment: &mut Deployment,

@@ -1,14 +1,16 @@
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven, step_of};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, save_driven, step_of};
 use crate::deployment::{EventKind, Status, TrafficState};
 use crate::plan::WeightPair;
-use crate::ports::{Clock, DeploymentStore, RecordSet, TrafficRouter};
+use crate::ports::{Clock, Deployments, RecordSet, TrafficRouter};
 
 /// Sets the weights of the cursor's step: both records in one change. The step is claimed in
 /// the record before Route 53 is touched, and the change is recorded after; if an emergency
 /// rollback took the deployment in between, traffic goes back to blue and the answer is
 /// `Fenced`, so a late shift can never leave traffic on green.
 pub async fn shift_traffic(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     router: &impl TrafficRouter,
     clock: &impl Clock,
     cursor: Cursor,

@@ -1,8 +1,10 @@
 use chrono::Duration;
 
-use super::{Cursor, WorkflowError, ensure_driven, fenced, load, save_driven, step_of};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::{ensure_driven, fenced, load, save_driven, step_of};
 use crate::deployment::{EventKind, Status};
-use crate::ports::{ChangeId, ChangeStatus, Clock, DeploymentStore, TrafficRouter};
+use crate::ports::{ChangeId, ChangeStatus, Clock, Deployments, TrafficRouter};
 
 /// How the state machine's sync loop is paced and bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +28,7 @@ impl Default for SyncLimits {
 /// fails with `SyncTimeout` past the bound). In sync: the step goes live one record TTL later,
 /// which is when its analysis window starts, and it is due for analysis a bake after that.
 pub async fn check_sync(
-    store: &impl DeploymentStore,
+    store: &impl Deployments,
     router: &impl TrafficRouter,
     clock: &impl Clock,
     limits: SyncLimits,

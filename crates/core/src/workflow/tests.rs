@@ -1,11 +1,15 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::analysis::DecisionAction;
 use crate::deployment::{Controller, EventKind, Status};
 use crate::fakes::*;
 use crate::metrics::MetricRef;
 use crate::plan::WeightPair;
-use crate::ports::{AlarmState, Clock, DeploymentStore, RecordSet, RouterError, StoreError};
+use crate::ports::{
+    AlarmState, Clock, Deployments, RecordSet, RouterError, ServiceConfigs, StorageFailure,
+    TriggerLedger,
+};
 use crate::spec::DeploymentSpec;
 
 const ZONE: &str = "Z0123456789ABC";
@@ -167,9 +171,9 @@ impl World {
     }
 }
 
-fn error_names(result: Result<Cursor, WorkflowError>) -> (String, String) {
+fn error_names(result: Result<Cursor, WorkflowError>) -> (ErrorName, String) {
     let error = result.unwrap_err();
-    (error.error_name().to_string(), error.to_string())
+    (error.error_name(), error.to_string())
 }
 
 // --- validate -------------------------------------------------------------------------------
@@ -222,7 +226,7 @@ async fn bad_requests_name_every_field_and_write_nothing() {
     bad["service"] = json!("");
     bad["strategy"]["steps"] = json!([10, 5, 100]);
     let (name, message) = error_names(w.validate(bad).await);
-    assert_eq!(name, "Sluice.Invalid");
+    assert_eq!(name, ErrorName::Invalid);
     assert!(message.contains("service: is required"), "{message}");
     assert!(
         message.contains("strategy.steps[1]: steps must increase (5 after 10)"),
@@ -238,7 +242,7 @@ async fn an_unknown_zone_is_named() {
     let mut bad = request();
     bad["hostedZoneId"] = json!("ZNOPE");
     let (name, message) = error_names(w.validate(bad).await);
-    assert_eq!(name, "Sluice.Invalid");
+    assert_eq!(name, ErrorName::Invalid);
     assert!(
         message.contains("hostedZoneId: hosted zone ZNOPE does not exist"),
         "{message}"
@@ -306,7 +310,7 @@ async fn a_second_deployment_of_the_service_is_a_conflict_naming_the_first() {
     let w = World::new();
     w.validate_named(request(), "first").await.unwrap();
     let (name, message) = error_names(w.validate_named(request(), "second").await);
-    assert_eq!(name, "Sluice.Conflict");
+    assert_eq!(name, ErrorName::Conflict);
     assert!(
         message.contains("already has a deployment in progress: first"),
         "{message}"
@@ -320,7 +324,7 @@ async fn a_second_deployment_is_a_conflict_even_once_the_first_moved_traffic() {
     let cursor = w.validate_named(request(), "first").await.unwrap();
     w.shift(cursor).await.unwrap();
     let (name, message) = error_names(w.validate_named(request(), "second").await);
-    assert_eq!(name, "Sluice.Conflict", "{message}");
+    assert_eq!(name, ErrorName::Conflict, "{message}");
     assert!(
         message.contains("already has a deployment in progress: first"),
         "{message}"
@@ -359,7 +363,7 @@ async fn a_request_naming_only_service_and_version_uses_the_stored_defaults() {
 async fn a_bad_execution_name_is_invalid_input() {
     let w = World::new();
     let (name, message) = error_names(w.validate_named(request(), "not ok").await);
-    assert_eq!(name, "Sluice.Invalid");
+    assert_eq!(name, ErrorName::Invalid);
     assert!(message.starts_with("executionName:"), "{message}");
 }
 
@@ -404,7 +408,7 @@ async fn shift_refuses_without_touching_traffic_once_fenced() {
     let cursor = w.validate(request()).await.unwrap();
     take_over(&w.store);
     let (name, message) = error_names(w.shift(cursor).await);
-    assert_eq!(name, "Sluice.Fenced");
+    assert_eq!(name, ErrorName::Fenced);
     assert!(message.contains("alarm checkout-api-5xx"), "{message}");
     assert!(w.router.changes().is_empty());
     assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
@@ -419,7 +423,7 @@ async fn a_takeover_during_the_shift_ends_with_blue_restored() {
     w.router
         .before_next_set(Box::new(move || take_over(&store)));
     let (name, _) = error_names(w.shift(cursor).await);
-    assert_eq!(name, "Sluice.Fenced");
+    assert_eq!(name, ErrorName::Fenced);
     assert_eq!(
         w.router.changes(),
         vec![WeightPair::for_percent(10.0), WeightPair::ALL_BLUE]
@@ -437,7 +441,7 @@ async fn throttled_route53_is_retryable() {
         message: "Rate exceeded".into(),
     });
     let (name, _) = error_names(w.shift(cursor.clone()).await);
-    assert_eq!(name, "Sluice.Retryable");
+    assert_eq!(name, ErrorName::Retryable);
     // The retry completes the step.
     let cursor = w.shift(cursor).await.unwrap();
     assert!(cursor.change_id.is_some());
@@ -480,7 +484,7 @@ async fn sync_fails_past_its_bound() {
         cursor = w.sync(cursor).await.unwrap();
     }
     let (name, message) = error_names(w.sync(cursor).await);
-    assert_eq!(name, "Sluice.SyncTimeout");
+    assert_eq!(name, ErrorName::SyncTimeout);
     assert!(message.contains("not in sync after 3 polls"), "{message}");
 }
 
@@ -491,7 +495,7 @@ async fn a_healthy_step_advances_and_its_analysis_is_stored_with_values() {
     let w = World::new();
     let cursor = w.validate(request()).await.unwrap();
     let cursor = w.run_step(cursor, 10, 0).await;
-    assert_eq!(cursor.decision.as_deref(), Some("advance"));
+    assert_eq!(cursor.decision, Some(DecisionAction::Advance));
     assert_eq!((cursor.step, cursor.percent), (1, 50.0));
     assert_eq!(cursor.change_id, None);
     let d = w.store.only_deployment();
@@ -517,7 +521,7 @@ async fn empty_metric_data_is_inconclusive_not_pass() {
     let w = World::new();
     let cursor = w.validate(request()).await.unwrap();
     let cursor = w.run_step(cursor, 0, 0).await;
-    assert_eq!(cursor.decision.as_deref(), Some("extend"));
+    assert_eq!(cursor.decision, Some(DecisionAction::Extend));
     assert!(
         cursor
             .reason
@@ -543,7 +547,7 @@ async fn too_few_samples_are_inconclusive_not_pass() {
     req["analysis"]["minSamples"] = json!(1000);
     let cursor = w.validate(req).await.unwrap();
     let cursor = w.run_step(cursor, 10, 0).await;
-    assert_eq!(cursor.decision.as_deref(), Some("extend"));
+    assert_eq!(cursor.decision, Some(DecisionAction::Extend));
     assert!(
         cursor
             .reason
@@ -558,7 +562,7 @@ async fn a_bad_step_decides_rollback_with_the_values_in_the_reason() {
     let w = World::new();
     let cursor = w.validate(request()).await.unwrap();
     let cursor = w.run_step(cursor, 10, 2).await;
-    assert_eq!(cursor.decision.as_deref(), Some("roll-back"));
+    assert_eq!(cursor.decision, Some(DecisionAction::RollBack));
     assert!(
         cursor
             .reason
@@ -632,7 +636,7 @@ async fn a_gradual_rollback_ramps_down_through_the_spec_steps() {
     let cursor = w.validate(req).await.unwrap();
     let cursor = w.run_step(cursor, 10, 0).await; // 10 % passes
     let cursor = w.run_step(cursor, 10, 5).await; // 50 % fails
-    assert_eq!(cursor.decision.as_deref(), Some("roll-back"));
+    assert_eq!(cursor.decision, Some(DecisionAction::RollBack));
     let before = w.clock.now();
     w.rollback(cursor).await.unwrap();
     let changes = w.router.changes();
@@ -674,9 +678,13 @@ async fn a_caught_error_becomes_the_rollback_reason() {
 async fn a_healthy_deployment_promotes_to_all_green_keeping_blue_at_zero() {
     let w = World::new();
     let mut cursor = w.validate(request()).await.unwrap();
-    for expected in ["advance", "advance", "promote"] {
+    for expected in [
+        DecisionAction::Advance,
+        DecisionAction::Advance,
+        DecisionAction::Promote,
+    ] {
         cursor = w.run_step(cursor, 10, 0).await;
-        assert_eq!(cursor.decision.as_deref(), Some(expected));
+        assert_eq!(cursor.decision, Some(expected));
     }
     w.finalize(cursor.clone()).await.unwrap();
     assert_eq!(w.router.weights(&records()), WeightPair::ALL_GREEN);
@@ -702,7 +710,7 @@ async fn finalize_refuses_a_deployment_whose_last_step_has_not_passed() {
     let cursor = w.validate(request()).await.unwrap();
     let cursor = w.run_step(cursor, 10, 0).await;
     let (name, message) = error_names(w.finalize(cursor).await);
-    assert_eq!(name, "Sluice.Invalid");
+    assert_eq!(name, ErrorName::Invalid);
     assert!(message.contains("cannot be promoted"), "{message}");
     assert_eq!(w.router.weights(&records()), WeightPair::for_percent(10.0));
 }
@@ -712,13 +720,13 @@ async fn a_store_outage_is_retryable_and_a_notification_outage_is_not_an_error()
     let w = World::new();
     w.notifier.break_topic();
     let cursor = w.validate(request()).await.unwrap();
-    w.store.fail_next(StoreError::Unavailable {
+    w.store.fail_next(StorageFailure::Unavailable {
         operation: "GetItem",
         what: "x".into(),
         message: "503".into(),
     });
     let (name, _) = error_names(w.shift(cursor).await);
-    assert_eq!(name, "Sluice.Retryable");
+    assert_eq!(name, ErrorName::Retryable);
 }
 
 // --- await-approval -------------------------------------------------------------------------
@@ -731,7 +739,7 @@ async fn awaiting_approval_stores_the_task_token_and_tells_the_operators() {
     req["strategy"]["steps"] = json!([100]);
     let cursor = w.validate(req).await.unwrap();
     let cursor = w.run_step(cursor, 10, 0).await;
-    assert_eq!(cursor.decision.as_deref(), Some("await-approval"));
+    assert_eq!(cursor.decision, Some(DecisionAction::AwaitApproval));
     let ask = ApprovalRequest {
         cursor: cursor.clone(),
         task_token: "token-1".into(),
@@ -774,7 +782,7 @@ async fn awaiting_approval_is_refused_unless_the_analysis_asked_for_it() {
     )
     .await
     .unwrap_err();
-    assert_eq!(error.error_name(), "Sluice.Invalid");
+    assert_eq!(error.error_name(), ErrorName::Invalid);
     assert!(w.store.only_deployment().task_token.is_none());
 }
 
@@ -888,9 +896,9 @@ async fn an_alarm_takes_the_deployment_returns_blue_stops_the_execution_and_fenc
     w.clock.set(cursor.analyze_at.unwrap());
     assert_eq!(
         error_names(w.analyze(cursor.clone()).await).0,
-        "Sluice.Fenced"
+        ErrorName::Fenced
     );
-    assert_eq!(error_names(w.shift(cursor).await).0, "Sluice.Fenced");
+    assert_eq!(error_names(w.shift(cursor).await).0, ErrorName::Fenced);
     assert_eq!(w.router.changes().len(), changes);
 }
 
@@ -1040,7 +1048,7 @@ async fn a_takeover_fails_the_approval_the_state_machine_waits_on() {
     let answers = orchestrator.task_answers();
     assert_eq!(answers.len(), 1);
     assert_eq!(answers[0].0, "token-9");
-    assert!(matches!(&answers[0].1, Err((error, _)) if error == "Sluice.Aborted"));
+    assert!(matches!(&answers[0].1, Err((error, _)) if error == ErrorName::Aborted.as_str()));
 }
 
 #[test]
@@ -1218,7 +1226,7 @@ async fn a_pause_holds_the_next_step_boundary_until_resumed() {
         OperatorOutcome::Requested
     );
     let cursor = w.run_step(cursor, 10, 0).await;
-    assert_eq!(cursor.decision.as_deref(), Some("await-approval"));
+    assert_eq!(cursor.decision, Some(DecisionAction::AwaitApproval));
     assert!(cursor.reason.as_deref().unwrap().contains("paused by ana"));
     w.waiting(&cursor).await;
     assert_eq!(
@@ -1249,8 +1257,8 @@ async fn a_pause_holds_the_next_step_boundary_until_resumed() {
     };
     let next: Cursor = serde_json::from_value(output.clone()).unwrap();
     assert_eq!(
-        (next.decision.as_deref(), next.step, next.percent),
-        (Some("advance"), 1, 50.0)
+        (next.decision, next.step, next.percent),
+        (Some(DecisionAction::Advance), 1, 50.0)
     );
     let d = w.store.only_deployment();
     assert_eq!(
@@ -1287,8 +1295,8 @@ async fn a_resume_before_the_boundary_withdraws_the_pause() {
     .await
     .unwrap();
     assert_eq!(
-        w.run_step(cursor, 10, 0).await.decision.as_deref(),
-        Some("advance")
+        w.run_step(cursor, 10, 0).await.decision,
+        Some(DecisionAction::Advance)
     );
     assert!(orchestrator.task_answers().is_empty());
 }
@@ -1301,7 +1309,7 @@ async fn a_requested_promotion_skips_the_remaining_steps_once_the_step_passes() 
         .await
         .unwrap();
     let cursor = w.run_step(cursor, 10, 0).await;
-    assert_eq!(cursor.decision.as_deref(), Some("promote"));
+    assert_eq!(cursor.decision, Some(DecisionAction::Promote));
     w.finalize(cursor).await.unwrap();
     assert_eq!(w.router.weights(&records()), WeightPair::ALL_GREEN);
     assert_eq!(w.store.only_deployment().status, Status::Promoted);
@@ -1315,8 +1323,8 @@ async fn a_requested_promotion_still_rolls_back_a_failing_step() {
         .await
         .unwrap();
     assert_eq!(
-        w.run_step(cursor, 10, 3).await.decision.as_deref(),
-        Some("roll-back")
+        w.run_step(cursor, 10, 3).await.decision,
+        Some(DecisionAction::RollBack)
     );
 }
 
@@ -1330,7 +1338,7 @@ async fn approving_the_promotion_gate_promotes() {
     let cursor = w.validate(req).await.unwrap();
     let cursor = w.run_step(cursor, 10, 0).await;
     let cursor = w.run_step(cursor, 10, 0).await;
-    assert_eq!(cursor.decision.as_deref(), Some("await-approval"));
+    assert_eq!(cursor.decision, Some(DecisionAction::AwaitApproval));
     // Too early: the state machine has not stored its token yet.
     let early = approve(
         &w.store,
@@ -1406,7 +1414,7 @@ async fn an_operator_abort_is_the_fenced_takeover_and_a_forced_promotion_goes_gr
         )
     );
     assert_eq!(orchestrator.executions()[0].2, ExecutionStatus::Aborted);
-    assert_eq!(error_names(w.sync(cursor).await).0, "Sluice.Fenced");
+    assert_eq!(error_names(w.sync(cursor).await).0, ErrorName::Fenced);
 
     let w = World::new();
     let orchestrator = MemoryOrchestrator::new();

@@ -2,8 +2,10 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::WorkflowError;
-use crate::ports::{Clock, DeploymentStore, Orchestrator, TriggerClaim, TriggerRecord};
+use super::error::WorkflowError;
+use crate::ports::{
+    Clock, Orchestrator, ServiceConfigs, TriggerClaim, TriggerLedger, TriggerRecord,
+};
 use crate::release::{ReleaseEvent, execution_name, releases, version_of_tag};
 use crate::spec::ReleaseSpec;
 
@@ -41,7 +43,7 @@ pub enum TriggerOutcome {
 /// version, so neither a repeated delivery nor the same tag from two sources starts a second
 /// deployment.
 pub async fn trigger_release(
-    store: &impl DeploymentStore,
+    store: &(impl ServiceConfigs + TriggerLedger),
     orchestrator: &impl Orchestrator,
     clock: &impl Clock,
     event: ReleaseEvent,
@@ -86,7 +88,7 @@ pub async fn trigger_release(
 }
 
 async fn start_once(
-    store: &impl DeploymentStore,
+    store: &impl TriggerLedger,
     orchestrator: &impl Orchestrator,
     clock: &impl Clock,
     event: &ReleaseEvent,

@@ -2,23 +2,25 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Cursor, WorkflowError, notify};
+use super::cursor::Cursor;
+use super::error::WorkflowError;
+use super::record::notify;
 use crate::deployment::{Deployment, DeploymentId, EventKind, Status};
 use crate::plan::WeightPair;
 use crate::ports::{
-    AlarmState, AlarmStates, Clock, DeploymentKey, DeploymentStore, Notifier, RecordSet,
-    RouterError, ServiceLock, StoreError, TrafficRouter,
+    AlarmState, AlarmStates, Clock, DeploymentKey, Deployments, DeploymentsError, LockError,
+    Notifier, RecordSet, RouterError, ServiceConfigs, ServiceLock, ServiceLocks, TrafficRouter,
 };
 use crate::spec::{DeploymentSpec, FieldError, SpecErrors, ValidationContext, merge_over_defaults};
 
 /// What Validate receives: the request as sent and the execution it runs in.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ValidateRequest {
     pub request: Value,
     /// The execution name, which becomes the deployment id.
     pub execution_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
 }
 
@@ -28,7 +30,7 @@ pub struct ValidateRequest {
 /// Nothing is written until every check passed. Run again for the same execution, it returns
 /// the deployment it created the first time.
 pub async fn validate_deployment(
-    store: &impl DeploymentStore,
+    store: &(impl ServiceConfigs + ServiceLocks + Deployments),
     router: &impl TrafficRouter,
     alarms: &impl AlarmStates,
     notifier: &impl Notifier,
@@ -78,7 +80,7 @@ pub async fn validate_deployment(
         .acquire_lock(&lock, now)
         .await
         .map_err(|error| match error {
-            StoreError::LockHeld {
+            LockError::LockHeld {
                 service,
                 holder,
                 lease_until,
@@ -106,7 +108,7 @@ pub async fn validate_deployment(
     match store.create(&deployment, &event).await {
         Ok(()) => {}
         // Two tries of the same execution raced; the other one wrote it.
-        Err(StoreError::AlreadyExists { .. }) => {
+        Err(DeploymentsError::AlreadyExists { .. }) => {
             if let Some(existing) = store.get(&key).await? {
                 return Ok(Cursor::at(&existing, 0));
             }
@@ -144,7 +146,7 @@ pub async fn validate_deployment(
 
 /// The request laid over the service's stored defaults, parsed and normalised.
 async fn resolve_spec(
-    store: &impl DeploymentStore,
+    store: &impl ServiceConfigs,
     request: &Value,
 ) -> Result<DeploymentSpec, WorkflowError> {
     let Some(object) = request.as_object() else {
@@ -175,7 +177,7 @@ async fn resolve_spec(
 /// its domain). Every problem is reported at once, each naming its field. The `sluice` CLI runs
 /// the same check before it starts anything.
 pub async fn check_request(
-    store: &impl DeploymentStore,
+    store: &impl ServiceConfigs,
     router: &impl TrafficRouter,
     request: &Value,
 ) -> Result<DeploymentSpec, WorkflowError> {

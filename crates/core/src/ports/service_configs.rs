@@ -1,0 +1,42 @@
+//! Services' stored defaults: the spec fields a deployment request of that service may leave out.
+
+use std::future::Future;
+
+use serde_json::Value;
+use thiserror::Error;
+
+use super::StorageFailure;
+
+#[derive(Debug, Error)]
+pub enum ServiceConfigError {
+    #[error(transparent)]
+    Storage(#[from] StorageFailure),
+}
+
+impl ServiceConfigError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ServiceConfigError::Storage(failure) => failure.is_retryable(),
+        }
+    }
+}
+
+/// Keeps each service's default spec.
+pub trait ServiceConfigs: Send + Sync {
+    /// A service's stored default spec (a JSON object), if registered.
+    fn service_config(
+        &self,
+        service: &str,
+    ) -> impl Future<Output = Result<Option<Value>, ServiceConfigError>> + Send;
+
+    fn put_service_config(
+        &self,
+        service: &str,
+        config: &Value,
+    ) -> impl Future<Output = Result<(), ServiceConfigError>> + Send;
+
+    /// Every registered service's defaults, as (service, config).
+    fn service_configs(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, Value)>, ServiceConfigError>> + Send;
+}

@@ -1,0 +1,20 @@
+//! The deployment request every trigger produces (DESIGN.md §3): its model, the rules it must
+//! follow, and how a service's stored defaults fill it in.
+
+mod defaults;
+mod errors;
+mod model;
+mod strategy;
+mod validate;
+
+pub use defaults::merge_over_defaults;
+pub use errors::{FieldError, SpecErrors, SpecWarning};
+pub use model::{
+    AnalysisSpec, Approval, DeploymentSpec, Dimensions, InconclusiveAction, InconclusivePolicy,
+    MetricSpec, RecordType, ReleaseSpec, RollbackSpec, Target,
+};
+pub use strategy::{BlueGreenStrategy, CanaryStrategy, LinearStrategy, Strategy};
+pub use validate::{MAX_BAKE_SECONDS, MAX_STEPS, MAX_TTL_SECONDS, ValidationContext};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,58 @@
+//! The cursor: what the state machine carries from task to task.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::DecisionAction;
+use crate::deployment::Deployment;
+use crate::ports::DeploymentKey;
+
+/// What the state machine carries from step to step. The record in the store is the truth;
+/// the cursor holds only what the state machine routes and waits on.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cursor {
+    pub deployment: DeploymentKey,
+    /// Index of the current step in the plan.
+    pub step: usize,
+    pub step_count: usize,
+    /// The green percent the current step asks for.
+    pub percent: f64,
+    pub change_id: Option<String>,
+    #[serde(default)]
+    pub in_sync: bool,
+    #[serde(default)]
+    pub sync_polls: u32,
+    /// Seconds the state machine waits between two sync polls.
+    #[serde(default = "default_poll_seconds")]
+    pub poll_seconds: u32,
+    /// When the current step's analysis is due (its live time plus its bake).
+    pub analyze_at: Option<DateTime<Utc>>,
+    /// What the last decision does next; the state machine's Decide state routes on it.
+    pub decision: Option<DecisionAction>,
+    pub reason: Option<String>,
+}
+
+fn default_poll_seconds() -> u32 {
+    5
+}
+
+impl Cursor {
+    /// A cursor at the deployment's current step.
+    pub fn at(deployment: &Deployment, step: usize) -> Cursor {
+        Cursor {
+            deployment: DeploymentKey::of(deployment),
+            step,
+            step_count: deployment.plan.steps.len(),
+            percent: deployment.plan.step(step).map(|s| s.percent).unwrap_or(0.0),
+            change_id: None,
+            in_sync: false,
+            sync_polls: 0,
+            poll_seconds: default_poll_seconds(),
+            analyze_at: None,
+            decision: None,
+            reason: None,
+        }
+    }
+}
