@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod deployment;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod judge;
 pub mod metrics;
 pub mod plan;
 pub mod ports;
