@@ -80,7 +80,7 @@ impl Looker {
             return Ok(());
         }
         add(&mut self.pending, counts);
-        if (index + 1) % self.every != 0 {
+        if !(index + 1).is_multiple_of(self.every) {
             return Ok(());
         }
         let seconds = (index + 1) * SLICE_SECONDS;
