@@ -1,5 +1,8 @@
 //! The emergency rollback: an alarm takes the deployment from the state machine.
 
+// The helpers here are test code too, outside #[test] functions.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

@@ -1,5 +1,8 @@
 //! Operator requests: pause, resume, promote, approve and abort.
 
+// The helpers here are test code too, outside #[test] functions.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

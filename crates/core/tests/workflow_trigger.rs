@@ -1,5 +1,8 @@
 //! The workflow step trigger-release: a release tag starts one deployment.
 
+// The helpers here are test code too, outside #[test] functions.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;
