@@ -6,8 +6,6 @@
 
 pub mod analysis;
 pub mod deployment;
-#[cfg(any(test, feature = "fakes"))]
-pub mod fakes;
 pub mod judge;
 pub mod metrics;
 pub mod plan;

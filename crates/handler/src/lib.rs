@@ -7,11 +7,7 @@ mod config;
 mod emf;
 mod failure;
 mod logs;
-#[cfg(feature = "fakes")]
-pub mod memory;
 mod ports;
-#[cfg(feature = "fakes")]
-pub mod steps;
 
 pub use config::{Config, ConfigError};
 pub use emf::MeteredStore;

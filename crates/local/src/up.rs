@@ -164,10 +164,10 @@ fn print_environment(runner: &LocalRunner, out: &mut impl Write) -> Result<(), s
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use sluice_core::fakes::{MemoryRouter, MemoryStore};
     use sluice_core::ports::{RecordSet, ServiceConfigs};
     use sluice_core::spec::{RecordType, Target};
     use sluice_core::workflow::check_request;
+    use sluice_testkit::memory::{MemoryRouter, MemoryStore};
 
     use super::*;
     use crate::environment::EnvironmentNames;

@@ -90,7 +90,7 @@ impl Routes {
             let next = next
                 .as_str()
                 .ok_or_else(|| unsupported(format!("a Next that is not a name: {next}")))?;
-            classify(states, choice, next)
+            classify(states, choice, next, 0)
         };
         let mut rules = Vec::new();
         for rule in state["Choices"].as_array().into_iter().flatten() {
@@ -167,6 +167,7 @@ fn classify(
     states: &serde_json::Map<String, Value>,
     choice: &str,
     name: &str,
+    hops: usize,
 ) -> Result<Route, RoutesError> {
     let unknown = |problem: &str| RoutesError::UnknownState {
         choice: choice.to_string(),
@@ -176,17 +177,19 @@ fn classify(
     let state = states.get(name).ok_or_else(|| unknown("no such state"))?;
     let resource = state["Resource"].as_str().unwrap_or_default();
     match state["Type"].as_str().unwrap_or_default() {
+        // A Pass only reshapes the payload (UnknownDecision records its error): the route is
+        // where it goes next. Pass states chained into a loop have no route.
+        "Pass" => match state["Next"].as_str() {
+            Some(next) if hops < states.len() => classify(states, choice, next, hops + 1),
+            Some(_) => Err(unknown("Pass states that loop")),
+            None => Err(unknown("a Pass state with no Next")),
+        },
         "Wait" => Ok(Route::Bake),
         "Fail" | "Succeed" => Ok(Route::End(name.to_string())),
         "Task" if resource.contains("waitForTaskToken") => Ok(Route::AwaitApproval),
         "Task" if resource.contains("ShiftTraffic") => Ok(Route::Shift),
         "Task" if resource.contains("Finalize") => Ok(Route::Finalize),
         "Task" if resource.contains("Rollback") => Ok(Route::RollBack),
-        // A Pass state (e.g. one recording an unknown decision) leads on to where it goes.
-        "Pass" => match state["Next"].as_str() {
-            Some(next) if next != name => classify(states, choice, next),
-            _ => Err(unknown("a Pass state without a Next")),
-        },
         _ => Err(unknown(
             "neither a Wait, an end, nor a task of a known function",
         )),
@@ -408,8 +411,9 @@ mod tests {
             &Route::AwaitApproval
         );
         assert_eq!(routes.route(Some("roll-back")).unwrap(), &Route::RollBack);
-        // Anything else is recorded by a Pass state, then rolled back.
-        assert_eq!(routes.route(Some("bogus")).unwrap(), &Route::RollBack);
+        // No route for the decision: UnknownDecision (a Pass) records the error, then rolls back.
+        assert_eq!(routes.route(Some("sideways")).unwrap(), &Route::RollBack);
+        assert_eq!(routes.route(None).unwrap(), &Route::RollBack);
     }
 
     #[test]

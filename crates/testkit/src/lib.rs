@@ -10,16 +10,21 @@
 //!   [`Place`];
 //! - [`drive`]: [`drive_to_end`], a deployment run through the workflow steps as the state
 //!   machine's own Choice table routes it;
-//! - [`eventually`]: waiting for a condition instead of sleeping a fixed time.
+//! - [`eventually`]: waiting for a condition instead of sleeping a fixed time;
+//! - [`memory`]: every port in memory ([`MemoryStore`](memory::MemoryStore), …, and the
+//!   [`MemoryPorts`](memory::MemoryPorts) bundle), for tests that need no moto;
+//! - [`steps`]: a deployment driven through its first steps, for handler tests.
 //!
 //! No Lambda binary depends on this crate: function and handler crates take it as a
 //! dev-dependency only; the local runner and the bench are dev tools.
 
 pub mod drive;
 mod eventually;
+pub mod memory;
 pub mod moto;
 pub mod provision;
 pub mod request;
+pub mod steps;
 pub mod world;
 
 pub use drive::{Ended, Pace, RealTime, Route, Routes, Stage, drive_to_end};

@@ -35,9 +35,9 @@ mod tests {
     use sluice_core::metrics::MetricRef;
     use sluice_core::ports::Deployments;
     use sluice_core::{Deployment, Verdict};
-    use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};
-    use sluice_handler::steps::{live_at, shifted, synced, until_due, validated};
     use sluice_testkit::MotoWorld;
+    use sluice_testkit::memory::{MemoryPorts, sample_event, sample_world};
+    use sluice_testkit::steps::{live_at, shifted, synced, until_due, validated};
 
     /// The sample deployment shifted and live, its analysis due; returns the analyze event.
     async fn live_sample() -> (MemoryPorts, Value) {

@@ -29,7 +29,7 @@ mod tests {
     use super::*;
     use sluice_core::Status;
     use sluice_core::workflow::ErrorName;
-    use sluice_handler::memory::{sample_event, sample_world};
+    use sluice_testkit::memory::{sample_event, sample_world};
 
     #[tokio::test]
     async fn the_sample_event_stores_the_token_once_the_analysis_asked_for_approval() {

@@ -54,9 +54,9 @@ mod tests {
     use sluice_core::ports::{Deployments, RecordSet, ServiceLocks};
     use sluice_core::workflow::ErrorName;
     use sluice_core::{Controller, Status, WeightPair};
-    use sluice_handler::memory::{MemoryPorts, sample_event, sample_world};
-    use sluice_handler::steps::{shifted, validated};
     use sluice_testkit::MotoWorld;
+    use sluice_testkit::memory::{MemoryPorts, sample_event, sample_world};
+    use sluice_testkit::steps::{shifted, validated};
 
     fn sns(alarm: &str, state: &str) -> Value {
         let mut event = sample_event("emergency-rollback");

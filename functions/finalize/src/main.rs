@@ -35,9 +35,9 @@ mod tests {
     use sluice_core::ports::{Deployments, RecordSet, ServiceLocks, TrafficRouter};
     use sluice_core::workflow::ErrorName;
     use sluice_core::{Status, WeightPair};
-    use sluice_handler::memory::{sample_event, sample_world};
-    use sluice_handler::steps::{live_at, shifted, synced, until_due, validated};
     use sluice_testkit::MotoWorld;
+    use sluice_testkit::memory::{sample_event, sample_world};
+    use sluice_testkit::steps::{live_at, shifted, synced, until_due, validated};
 
     #[tokio::test]
     async fn the_sample_event_is_refused_before_the_last_step_passed() {

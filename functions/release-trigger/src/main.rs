@@ -161,8 +161,8 @@ fn http(status: u16, body: Value) -> Value {
 mod tests {
     use super::*;
     use sluice_core::ports::{ExecutionStatus, Orchestrator, ServiceConfigs};
-    use sluice_handler::memory::{MemoryPorts, sample_event};
     use sluice_testkit::MotoWorld;
+    use sluice_testkit::memory::{MemoryPorts, sample_event};
 
     const SAMPLE_SECRET: &[u8] = b"sample-webhook-secret";
 

@@ -36,9 +36,9 @@ mod tests {
     use serde_json::json;
     use sluice_core::ports::{Deployments, RecordSet, ServiceLocks};
     use sluice_core::{Status, WeightPair};
-    use sluice_handler::memory::{sample_event, sample_world};
-    use sluice_handler::steps::{shifted, validated};
     use sluice_testkit::MotoWorld;
+    use sluice_testkit::memory::{sample_event, sample_world};
+    use sluice_testkit::steps::{shifted, validated};
 
     #[tokio::test]
     async fn the_sample_event_rolls_back_with_the_caught_error_as_reason() {

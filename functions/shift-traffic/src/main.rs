@@ -33,9 +33,9 @@ mod tests {
     use sluice_core::deployment::{Controller, Status};
     use sluice_core::ports::{Deployments, RecordSet};
     use sluice_core::workflow::ErrorName;
-    use sluice_handler::memory::{sample_event, sample_world};
-    use sluice_handler::steps::validated;
     use sluice_testkit::MotoWorld;
+    use sluice_testkit::memory::{sample_event, sample_world};
+    use sluice_testkit::steps::validated;
 
     #[tokio::test]
     async fn the_sample_event_shifts_the_first_step() {

@@ -38,8 +38,8 @@ mod tests {
     use sluice_core::ports::{Deployments, ServiceConfigs, ServiceLocks};
     use sluice_core::workflow::ErrorName;
     use sluice_core::{DeploymentSpec, Status};
-    use sluice_handler::memory::{MemoryPorts, sample_event};
     use sluice_testkit::MotoWorld;
+    use sluice_testkit::memory::{MemoryPorts, sample_event};
 
     fn sample_ports() -> MemoryPorts {
         let request = sample_event("manual-start");

@@ -35,11 +35,11 @@ mod tests {
     use sluice_core::ports::{Clock, Deployments};
     use sluice_core::workflow::ErrorName;
     use sluice_handler::Ports;
-    use sluice_handler::memory::{sample_event, sample_world};
-    use sluice_handler::steps::{shifted, validated};
     use sluice_testkit::MotoWorld;
+    use sluice_testkit::memory::{sample_event, sample_world};
+    use sluice_testkit::steps::{shifted, validated};
 
-    async fn shifted_sample() -> (sluice_handler::memory::MemoryPorts, Value) {
+    async fn shifted_sample() -> (sluice_testkit::memory::MemoryPorts, Value) {
         let (ports, cursor) = sample_world().await;
         let shifted = shifted(&ports, cursor).await;
         let mut event = sample_event("wait-for-sync");

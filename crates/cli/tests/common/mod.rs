@@ -10,16 +10,16 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sluice_cli::backend::{AwsPorts, Settings};
 use sluice_core::Deployment;
-use sluice_core::fakes::{MemoryMetrics, MemoryOrchestrator};
 use sluice_core::metrics::{MetricRef, Side};
 use sluice_core::ports::{Clock, Deployments};
 use sluice_core::workflow::{
     ApprovalRequest, Cursor, SyncLimits, ValidateRequest, analyze_step, await_approval, check_sync,
     shift_traffic, validate_deployment,
 };
-use sluice_handler::memory::MemoryPorts;
 use sluice_handler::{Configured, Ports as _};
 use sluice_testkit::drive::{Pace, Routes, Stage, drive_to_end};
+use sluice_testkit::memory::MemoryPorts;
+use sluice_testkit::memory::{MemoryMetrics, MemoryOrchestrator};
 use sluice_testkit::request::{Baseline, Check, DeploymentRequest, Place};
 use sluice_testkit::{MotoWorld, eventually, unique_name};
 

@@ -27,11 +27,8 @@ pub use emergency::{AlarmNotification, Takeover, TakeoverOutcome};
 pub use error::{ErrorName, WorkflowError};
 pub use finalize::finalize;
 pub use operator::{OperatorOutcome, approve, request_pause, request_promotion};
-pub use rollback::{RollbackRequest, roll_back};
+pub use rollback::{CaughtError, RollbackRequest, roll_back};
 pub use shift::shift_traffic;
 pub use sync::{SyncLimits, check_sync};
 pub use trigger::{TriggerOutcome, trigger_release};
 pub use validate::{ValidateRequest, check_request, validate_deployment};
-
-#[cfg(test)]
-mod tests;

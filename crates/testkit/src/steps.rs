@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sluice_core::ports::Deployments;
 use sluice_core::workflow::{Cursor, check_sync, shift_traffic, validate_deployment};
 
-use crate::ports::{Configured, Ports};
+use sluice_handler::{Configured, Ports};
 
 /// `request` validated as execution `name`: the deployment exists, its lock is held.
 pub async fn validated(ports: &impl Ports, request: &Value, name: &str) -> Cursor {

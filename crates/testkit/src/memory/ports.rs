@@ -1,16 +1,16 @@
-//! The in-memory ports, for handler tests.
+//! Every port in memory as one [`Ports`] bundle, for handler tests, and the sample world.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use sluice_core::fakes::{
-    ManualClock, MemoryAlarms, MemoryMetrics, MemoryNotifier, MemoryOrchestrator, MemoryRouter,
-    MemoryStore,
-};
 use sluice_core::ports::{AlarmState, RecordSet};
 use sluice_core::{DeploymentSpec, WeightPair};
 
-use crate::config::Config;
-use crate::ports::{Configured, Ports};
+use sluice_handler::{Config, Configured, Ports};
+
+use super::{
+    ManualClock, MemoryAlarms, MemoryMetrics, MemoryNotifier, MemoryOrchestrator, MemoryRouter,
+    MemoryStore,
+};
 
 /// Every port in memory; fields are public so a test can arrange and inspect the world.
 #[derive(Clone)]

@@ -1,0 +1,73 @@
+//! The workflow step shift-traffic: both weights in one change, and the fence respected.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn shift_sets_both_weights_in_one_change_and_records_it() {
+    let w = World::new();
+    let cursor = w.validate(request()).await.unwrap();
+    let cursor = w.shift(cursor).await.unwrap();
+    assert_eq!(w.router.changes(), vec![WeightPair::for_percent(10.0)]);
+    assert_eq!(w.router.weights(&records()), WeightPair::new(9, 1).unwrap());
+    assert_eq!(cursor.change_id.as_deref(), Some("C1"));
+    let d = w.store.only_deployment();
+    let traffic = d.traffic.unwrap();
+    assert_eq!((traffic.asked_percent, traffic.green_share), (10.0, 10.0));
+    assert_eq!(traffic.change_id, "C1");
+    let kinds: Vec<_> = w.store.events(&d.id).into_iter().map(|e| e.kind).collect();
+    assert!(
+        matches!(&kinds[2], EventKind::TrafficShifted { step: 0, change_id, .. } if change_id == "C1")
+    );
+    // A retry finds the change already made and makes no second one.
+    let again = w.shift(cursor.clone()).await.unwrap();
+    assert_eq!(again.change_id, cursor.change_id);
+    assert_eq!(w.router.changes().len(), 1);
+}
+
+#[tokio::test]
+async fn shift_refuses_without_touching_traffic_once_fenced() {
+    let w = World::new();
+    let cursor = w.validate(request()).await.unwrap();
+    take_over(&w.store);
+    let (name, message) = error_names(w.shift(cursor).await);
+    assert_eq!(name, ErrorName::Fenced);
+    assert!(message.contains("alarm checkout-api-5xx"), "{message}");
+    assert!(w.router.changes().is_empty());
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+}
+
+#[tokio::test]
+async fn a_takeover_during_the_shift_ends_with_blue_restored() {
+    let w = World::new();
+    let cursor = w.validate(request()).await.unwrap();
+    let store = w.store.clone();
+    // The emergency path takes the record while our Route 53 call is in flight.
+    w.router
+        .before_next_set(Box::new(move || take_over(&store)));
+    let (name, _) = error_names(w.shift(cursor).await);
+    assert_eq!(name, ErrorName::Fenced);
+    assert_eq!(
+        w.router.changes(),
+        vec![WeightPair::for_percent(10.0), WeightPair::ALL_BLUE]
+    );
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+}
+
+#[tokio::test]
+async fn throttled_route53_is_retryable() {
+    let w = World::new();
+    let cursor = w.validate(request()).await.unwrap();
+    w.router.fail_next(RouterError::Throttled {
+        operation: "ChangeResourceRecordSets",
+        zone: ZONE.into(),
+        message: "Rate exceeded".into(),
+    });
+    let (name, _) = error_names(w.shift(cursor.clone()).await);
+    assert_eq!(name, ErrorName::Retryable);
+    // The retry completes the step.
+    let cursor = w.shift(cursor).await.unwrap();
+    assert!(cursor.change_id.is_some());
+    assert_eq!(w.router.weights(&records()), WeightPair::for_percent(10.0));
+}

@@ -1,0 +1,194 @@
+//! The workflow step validate-deployment: the record written, the lock taken, and every refusal named.
+
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn validate_writes_the_record_takes_the_lock_and_returns_the_first_step() {
+    let w = World::new();
+    let cursor = w.validate(request()).await.unwrap();
+    assert_eq!(
+        (cursor.step, cursor.step_count, cursor.percent),
+        (0, 3, 10.0)
+    );
+    let d = w.store.only_deployment();
+    assert_eq!(d.id.as_str(), "exec-1");
+    assert_eq!(d.status, Status::Shifting);
+    assert_eq!(d.revision, 1);
+    assert_eq!(d.plan.steps.len(), 3);
+    assert_eq!(w.store.lock_of("checkout-api").unwrap().deployment.id, d.id);
+    assert_eq!(
+        w.store.lock_of("checkout-api").unwrap().alarms,
+        vec!["checkout-api-5xx".to_string()]
+    );
+    let events = w.store.events(&d.id);
+    assert_eq!(events.len(), 1);
+    assert!(
+        matches!(&events[0].kind, EventKind::Started { steps, .. } if steps == &vec![10.0, 50.0, 100.0])
+    );
+    assert_eq!(w.notifier.sent().len(), 1);
+    assert!(
+        w.router.changes().is_empty(),
+        "validate never touches traffic"
+    );
+}
+
+#[tokio::test]
+async fn validate_run_twice_for_one_execution_creates_one_record() {
+    let w = World::new();
+    let first = w.validate(request()).await.unwrap();
+    w.clock.advance(30);
+    let second = w.validate(request()).await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(w.store.deployments().len(), 1);
+    assert_eq!(w.store.events(&first.deployment.id).len(), 1);
+}
+
+#[tokio::test]
+async fn bad_requests_name_every_field_and_write_nothing() {
+    let w = World::new();
+    let mut bad = request();
+    bad["service"] = json!("");
+    bad["strategy"]["steps"] = json!([10, 5, 100]);
+    let (name, message) = error_names(w.validate(bad).await);
+    assert_eq!(name, ErrorName::Invalid);
+    assert!(message.contains("service: is required"), "{message}");
+    assert!(
+        message.contains("strategy.steps[1]: steps must increase (5 after 10)"),
+        "{message}"
+    );
+    assert!(w.store.deployments().is_empty());
+    assert!(w.store.lock_of("checkout-api").is_none());
+}
+
+#[tokio::test]
+async fn an_unknown_zone_is_named() {
+    let w = World::new();
+    let mut bad = request();
+    bad["hostedZoneId"] = json!("ZNOPE");
+    let (name, message) = error_names(w.validate(bad).await);
+    assert_eq!(name, ErrorName::Invalid);
+    assert!(
+        message.contains("hostedZoneId: hosted zone ZNOPE does not exist"),
+        "{message}"
+    );
+    assert!(w.store.deployments().is_empty());
+}
+
+#[tokio::test]
+async fn a_record_outside_the_zone_is_named() {
+    let w = World::new();
+    let mut bad = request();
+    bad["recordName"] = json!("api.other.org.");
+    let (_, message) = error_names(w.validate(bad).await);
+    assert!(
+        message.contains("recordName: \"api.other.org.\" must end with the hosted zone's domain"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn missing_records_and_green_already_live_are_refused() {
+    let w = World::new();
+    w.router.remove_green(&records());
+    let (_, message) = error_names(w.validate(request()).await);
+    assert!(
+        message.contains("recordName: no weighted record with set identifier green"),
+        "{message}"
+    );
+
+    let w = World::new();
+    w.router
+        .add_records(&records(), WeightPair::for_percent(25.0));
+    let (_, message) = error_names(w.validate(request()).await);
+    assert!(
+        message.contains("green already receives traffic"),
+        "{message}"
+    );
+    assert!(w.store.deployments().is_empty());
+}
+
+#[tokio::test]
+async fn alarms_must_exist_and_be_quiet_unless_hotfix() {
+    let w = World::new();
+    let mut req = request();
+    req["alarms"] = json!(["checkout-api-5xx", "no-such-alarm"]);
+    let (_, message) = error_names(w.validate(req).await);
+    assert!(
+        message.contains("alarms[1]: CloudWatch alarm \"no-such-alarm\" does not exist"),
+        "{message}"
+    );
+
+    w.alarms.set("checkout-api-5xx", AlarmState::Alarm);
+    let (_, message) = error_names(w.validate(request()).await);
+    assert!(
+        message.contains("alarms[0]: CloudWatch alarm \"checkout-api-5xx\" is already in ALARM"),
+        "{message}"
+    );
+    let mut hotfix = request();
+    hotfix["hotfix"] = json!(true);
+    assert!(w.validate(hotfix).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_second_deployment_of_the_service_is_a_conflict_naming_the_first() {
+    let w = World::new();
+    w.validate_named(request(), "first").await.unwrap();
+    let (name, message) = error_names(w.validate_named(request(), "second").await);
+    assert_eq!(name, ErrorName::Conflict);
+    assert!(
+        message.contains("already has a deployment in progress: first"),
+        "{message}"
+    );
+    assert_eq!(w.store.deployments().len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_deployment_is_a_conflict_even_once_the_first_moved_traffic() {
+    let w = World::new();
+    let cursor = w.validate_named(request(), "first").await.unwrap();
+    w.shift(cursor).await.unwrap();
+    let (name, message) = error_names(w.validate_named(request(), "second").await);
+    assert_eq!(name, ErrorName::Conflict, "{message}");
+    assert!(
+        message.contains("already has a deployment in progress: first"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_naming_only_service_and_version_uses_the_stored_defaults() {
+    let w = World::new();
+    let mut defaults = request();
+    defaults.as_object_mut().unwrap().remove("version");
+    w.store
+        .put_service_config("checkout-api", &defaults)
+        .await
+        .unwrap();
+    let cursor = w
+        .validate(
+            json!({"service": "checkout-api", "version": "v9", "strategy": {"bakeSeconds": 5}}),
+        )
+        .await
+        .unwrap();
+    let d = w.store.get(&cursor.deployment).await.unwrap().unwrap();
+    assert_eq!(d.spec.version, "v9");
+    assert_eq!(
+        d.plan
+            .steps
+            .iter()
+            .map(|s| s.bake_seconds)
+            .collect::<Vec<_>>(),
+        vec![5, 5, 5]
+    );
+    assert_eq!(d.spec.alarms, vec!["checkout-api-5xx".to_string()]);
+}
+
+#[tokio::test]
+async fn a_bad_execution_name_is_invalid_input() {
+    let w = World::new();
+    let (name, message) = error_names(w.validate_named(request(), "not ok").await);
+    assert_eq!(name, ErrorName::Invalid);
+    assert!(message.starts_with("executionName:"), "{message}");
+}

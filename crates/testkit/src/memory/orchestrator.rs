@@ -1,0 +1,168 @@
+//! Step Functions in memory: executions by name, stops with their cause, task answers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use sluice_core::ports::*;
+
+/// A task token and its answer: the output, or the error and cause.
+pub type TaskAnswer = (String, Result<Value, (String, String)>);
+
+#[derive(Default)]
+struct OrchestratorState {
+    executions: BTreeMap<String, (Value, ExecutionStatus, Option<String>)>,
+    task_answers: Vec<TaskAnswer>,
+}
+
+/// Step Functions in memory: executions by name, stops with their cause, task answers.
+#[derive(Default, Clone)]
+pub struct MemoryOrchestrator {
+    state: Arc<Mutex<OrchestratorState>>,
+}
+
+impl MemoryOrchestrator {
+    pub const MACHINE: &'static str = "arn:aws:states:us-east-1:123456789012:stateMachine:sluice";
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn arn_of(name: &str) -> String {
+        format!(
+            "{}:{name}",
+            Self::MACHINE.replace(":stateMachine:", ":execution:")
+        )
+    }
+
+    pub fn executions(&self) -> Vec<(String, Value, ExecutionStatus)> {
+        self.state
+            .lock()
+            .unwrap()
+            .executions
+            .iter()
+            .map(|(n, (input, status, _))| (n.clone(), input.clone(), *status))
+            .collect()
+    }
+
+    /// The cause an execution was stopped with.
+    pub fn stop_cause(&self, name: &str) -> Option<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .executions
+            .get(name)
+            .and_then(|e| e.2.clone())
+    }
+
+    pub fn task_answers(&self) -> Vec<TaskAnswer> {
+        self.state.lock().unwrap().task_answers.clone()
+    }
+
+    fn name_of(arn: &str) -> String {
+        arn.rsplit(':').next().unwrap_or(arn).to_string()
+    }
+}
+
+impl Orchestrator for MemoryOrchestrator {
+    fn state_machine_arn(&self) -> Option<&str> {
+        Some(Self::MACHINE)
+    }
+
+    async fn start_execution(
+        &self,
+        name: &str,
+        input: &Value,
+    ) -> Result<ExecutionRef, OrchestratorError> {
+        let mut state = self.state.lock().unwrap();
+        if let Some((existing, _, _)) = state.executions.get(name) {
+            if existing != input {
+                return Err(OrchestratorError::NameTakenWithOtherInput { name: name.into() });
+            }
+            return Ok(ExecutionRef {
+                arn: Self::arn_of(name),
+                already_existed: true,
+            });
+        }
+        state
+            .executions
+            .insert(name.into(), (input.clone(), ExecutionStatus::Running, None));
+        Ok(ExecutionRef {
+            arn: Self::arn_of(name),
+            already_existed: false,
+        })
+    }
+
+    async fn stop_execution(
+        &self,
+        arn: &str,
+        _error: &str,
+        cause: &str,
+    ) -> Result<(), OrchestratorError> {
+        let mut state = self.state.lock().unwrap();
+        let execution = state
+            .executions
+            .get_mut(&Self::name_of(arn))
+            .ok_or_else(|| OrchestratorError::ExecutionNotFound { arn: arn.into() })?;
+        if execution.1 == ExecutionStatus::Running {
+            execution.1 = ExecutionStatus::Aborted;
+            execution.2 = Some(cause.into());
+        }
+        Ok(())
+    }
+
+    async fn execution_outcome(
+        &self,
+        arn: &str,
+    ) -> Result<Option<ExecutionOutcome>, OrchestratorError> {
+        match self.execution_status(arn).await {
+            Ok(status) if status.is_running() => Ok(None),
+            Ok(status) => Ok(Some(ExecutionOutcome {
+                status,
+                error: None,
+                cause: None,
+            })),
+            Err(OrchestratorError::ExecutionNotFound { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn execution_status(&self, arn: &str) -> Result<ExecutionStatus, OrchestratorError> {
+        self.state
+            .lock()
+            .unwrap()
+            .executions
+            .get(&Self::name_of(arn))
+            .map(|e| e.1)
+            .ok_or_else(|| OrchestratorError::ExecutionNotFound { arn: arn.into() })
+    }
+
+    async fn send_task_success(
+        &self,
+        token: &str,
+        output: &Value,
+    ) -> Result<(), OrchestratorError> {
+        self.state
+            .lock()
+            .unwrap()
+            .task_answers
+            .push((token.into(), Ok(output.clone())));
+        Ok(())
+    }
+
+    async fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(), OrchestratorError> {
+        self.state
+            .lock()
+            .unwrap()
+            .task_answers
+            .push((token.into(), Err((error.into(), cause.into()))));
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! Route 53 in memory: zones, weighted records, and changes pending for a set number of polls.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sluice_core::plan::WeightPair;
+use sluice_core::ports::*;
+
+use super::Hook;
+
+#[derive(Default)]
+struct RouterState {
+    zones: BTreeMap<String, String>,
+    records: BTreeMap<(String, String), WeightedRecords>,
+    changes: Vec<(ChangeId, WeightPair)>,
+    pending_polls: u32,
+    failures: VecDeque<RouterError>,
+}
+
+/// Route 53 in memory: zones, weighted records, and changes that stay pending for a set
+/// number of polls.
+#[derive(Default, Clone)]
+pub struct MemoryRouter {
+    state: Arc<Mutex<RouterState>>,
+    on_set: Arc<Mutex<Option<Hook>>>,
+}
+
+impl MemoryRouter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add_zone(&self, zone_id: &str, domain: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .zones
+            .insert(zone_id.into(), domain.into());
+    }
+
+    /// Creates both weighted records of `records` with `weights`.
+    pub fn add_records(&self, records: &RecordSet, weights: WeightPair) {
+        let mut state = self.state.lock().unwrap();
+        state.records.insert(
+            (records.hosted_zone_id.clone(), records.name.clone()),
+            WeightedRecords {
+                blue: Some(WeightedRecord {
+                    weight: weights.blue(),
+                    target: records.blue.target.clone(),
+                    ttl_seconds: Some(records.ttl_seconds),
+                }),
+                green: Some(WeightedRecord {
+                    weight: weights.green(),
+                    target: records.green.target.clone(),
+                    ttl_seconds: Some(records.ttl_seconds),
+                }),
+            },
+        );
+    }
+
+    pub fn remove_green(&self, records: &RecordSet) {
+        let mut state = self.state.lock().unwrap();
+        if let Some(found) = state
+            .records
+            .get_mut(&(records.hosted_zone_id.clone(), records.name.clone()))
+        {
+            found.green = None;
+        }
+    }
+
+    /// The weights now, panicking when the records do not exist.
+    pub fn weights(&self, records: &RecordSet) -> WeightPair {
+        let state = self.state.lock().unwrap();
+        state.records[&(records.hosted_zone_id.clone(), records.name.clone())]
+            .weights()
+            .unwrap()
+    }
+
+    /// Every change made, in order.
+    pub fn changes(&self) -> Vec<WeightPair> {
+        self.state
+            .lock()
+            .unwrap()
+            .changes
+            .iter()
+            .map(|(_, w)| *w)
+            .collect()
+    }
+
+    /// The next changes report PENDING this many times before INSYNC.
+    pub fn stay_pending_for(&self, polls: u32) {
+        self.state.lock().unwrap().pending_polls = polls;
+    }
+
+    pub fn fail_next(&self, error: RouterError) {
+        self.state.lock().unwrap().failures.push_back(error);
+    }
+
+    /// Runs `hook` once, just before the next weight change takes effect.
+    pub fn before_next_set(&self, hook: Hook) {
+        *self.on_set.lock().unwrap() = Some(hook);
+    }
+
+    fn take_failure(&self) -> Result<(), RouterError> {
+        match self.state.lock().unwrap().failures.pop_front() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+impl TrafficRouter for MemoryRouter {
+    async fn zone_domain(&self, zone_id: &str) -> Result<String, RouterError> {
+        self.take_failure()?;
+        self.state
+            .lock()
+            .unwrap()
+            .zones
+            .get(zone_id)
+            .cloned()
+            .ok_or_else(|| RouterError::ZoneNotFound {
+                zone: zone_id.into(),
+            })
+    }
+
+    async fn read_weights(&self, records: &RecordSet) -> Result<WeightedRecords, RouterError> {
+        self.take_failure()?;
+        let state = self.state.lock().unwrap();
+        if !state.zones.contains_key(&records.hosted_zone_id) {
+            return Err(RouterError::ZoneNotFound {
+                zone: records.hosted_zone_id.clone(),
+            });
+        }
+        Ok(state
+            .records
+            .get(&(records.hosted_zone_id.clone(), records.name.clone()))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn set_weights(
+        &self,
+        records: &RecordSet,
+        weights: WeightPair,
+    ) -> Result<ChangeId, RouterError> {
+        if let Some(hook) = self.on_set.lock().unwrap().take() {
+            hook();
+        }
+        self.take_failure()?;
+        let mut state = self.state.lock().unwrap();
+        if !state.zones.contains_key(&records.hosted_zone_id) {
+            return Err(RouterError::ZoneNotFound {
+                zone: records.hosted_zone_id.clone(),
+            });
+        }
+        let change = ChangeId(format!("C{}", state.changes.len() + 1));
+        state.changes.push((change.clone(), weights));
+        let record = |weight: u8, target: &str| WeightedRecord {
+            weight,
+            target: target.to_string(),
+            ttl_seconds: Some(records.ttl_seconds),
+        };
+        state.records.insert(
+            (records.hosted_zone_id.clone(), records.name.clone()),
+            WeightedRecords {
+                blue: Some(record(weights.blue(), &records.blue.target)),
+                green: Some(record(weights.green(), &records.green.target)),
+            },
+        );
+        Ok(change)
+    }
+
+    async fn change_status(&self, change: &ChangeId) -> Result<ChangeStatus, RouterError> {
+        self.take_failure()?;
+        let mut state = self.state.lock().unwrap();
+        if !state.changes.iter().any(|(c, _)| c == change) {
+            return Err(RouterError::ChangeNotFound {
+                change: change.0.clone(),
+            });
+        }
+        if state.pending_polls > 0 {
+            state.pending_polls -= 1;
+            return Ok(ChangeStatus::Pending);
+        }
+        Ok(ChangeStatus::InSync)
+    }
+
+    async fn wait_for_sync(&self, change: &ChangeId, timeout: Duration) -> Result<(), RouterError> {
+        for _ in 0..1000 {
+            if self.change_status(change).await? == ChangeStatus::InSync {
+                return Ok(());
+            }
+        }
+        Err(RouterError::SyncTimeout {
+            change: change.0.clone(),
+            waited: timeout,
+        })
+    }
+}

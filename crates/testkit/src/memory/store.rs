@@ -1,0 +1,310 @@
+//! The deployment table in memory: service configurations, locks, deployments and the
+//! trigger ledger, with the conditional writes the DynamoDB adapter promises.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sluice_core::deployment::{Deployment, DeploymentId, HistoryEvent};
+use sluice_core::ports::*;
+
+use super::Hook;
+
+#[derive(Default)]
+struct StoreState {
+    configs: BTreeMap<String, Value>,
+    locks: BTreeMap<String, ServiceLock>,
+    deployments: BTreeMap<DeploymentKey, Deployment>,
+    history: BTreeMap<DeploymentId, Vec<HistoryEvent>>,
+    triggers: BTreeMap<String, TriggerRecord>,
+    failures: VecDeque<StorageFailure>,
+}
+
+/// The deployment table in memory.
+#[derive(Default, Clone)]
+pub struct MemoryStore {
+    state: Arc<Mutex<StoreState>>,
+    before_save: Arc<Mutex<Option<Hook>>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next store call, of any of the storage ports, fails with `error`.
+    pub fn fail_next(&self, error: StorageFailure) {
+        self.state.lock().unwrap().failures.push_back(error);
+    }
+
+    /// Runs `hook` once, just before the next `save` takes effect.
+    pub fn before_next_save(&self, hook: Hook) {
+        *self.before_save.lock().unwrap() = Some(hook);
+    }
+
+    pub fn deployments(&self) -> Vec<Deployment> {
+        self.state
+            .lock()
+            .unwrap()
+            .deployments
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn only_deployment(&self) -> Deployment {
+        let all = self.deployments();
+        assert_eq!(
+            all.len(),
+            1,
+            "expected exactly one deployment, found {}",
+            all.len()
+        );
+        all.into_iter().next().unwrap()
+    }
+
+    pub fn events(&self, id: &DeploymentId) -> Vec<HistoryEvent> {
+        self.state
+            .lock()
+            .unwrap()
+            .history
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn lock_of(&self, service: &str) -> Option<ServiceLock> {
+        self.state.lock().unwrap().locks.get(service).cloned()
+    }
+
+    /// Overwrites a stored deployment as another writer would (bumping nothing itself).
+    pub fn replace(&self, deployment: Deployment) {
+        let key = DeploymentKey::of(&deployment);
+        self.state
+            .lock()
+            .unwrap()
+            .deployments
+            .insert(key, deployment);
+    }
+
+    fn take_failure(&self) -> Result<(), StorageFailure> {
+        match self.state.lock().unwrap().failures.pop_front() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ServiceConfigs for MemoryStore {
+    async fn service_config(&self, service: &str) -> Result<Option<Value>, ServiceConfigError> {
+        self.take_failure()?;
+        Ok(self.state.lock().unwrap().configs.get(service).cloned())
+    }
+
+    async fn put_service_config(
+        &self,
+        service: &str,
+        config: &Value,
+    ) -> Result<(), ServiceConfigError> {
+        self.take_failure()?;
+        self.state
+            .lock()
+            .unwrap()
+            .configs
+            .insert(service.to_string(), config.clone());
+        Ok(())
+    }
+
+    async fn service_configs(&self) -> Result<Vec<(String, Value)>, ServiceConfigError> {
+        self.take_failure()?;
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .configs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}
+
+impl ServiceLocks for MemoryStore {
+    async fn acquire_lock(&self, lock: &ServiceLock, now: DateTime<Utc>) -> Result<(), LockError> {
+        self.take_failure()?;
+        let mut state = self.state.lock().unwrap();
+        let service = &lock.deployment.service;
+        if let Some(held) = state.locks.get(service)
+            && held.deployment.id != lock.deployment.id
+            && held.lease_until >= now
+        {
+            return Err(LockError::LockHeld {
+                service: service.clone(),
+                holder: held.deployment.id.clone(),
+                lease_until: held.lease_until,
+            });
+        }
+        state.locks.insert(service.clone(), lock.clone());
+        Ok(())
+    }
+
+    async fn release_lock(
+        &self,
+        service: &str,
+        deployment: &DeploymentId,
+    ) -> Result<(), LockError> {
+        self.take_failure()?;
+        let mut state = self.state.lock().unwrap();
+        if state
+            .locks
+            .get(service)
+            .is_some_and(|l| &l.deployment.id == deployment)
+        {
+            state.locks.remove(service);
+        }
+        Ok(())
+    }
+
+    async fn lock(&self, service: &str) -> Result<Option<ServiceLock>, LockError> {
+        self.take_failure()?;
+        Ok(self.state.lock().unwrap().locks.get(service).cloned())
+    }
+
+    async fn locked_services(&self) -> Result<Vec<String>, LockError> {
+        self.take_failure()?;
+        Ok(self.state.lock().unwrap().locks.keys().cloned().collect())
+    }
+
+    async fn locks_for_alarm(&self, alarm: &str) -> Result<Vec<ServiceLock>, LockError> {
+        self.take_failure()?;
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .locks
+            .values()
+            .filter(|l| l.alarms.iter().any(|a| a == alarm))
+            .cloned()
+            .collect())
+    }
+}
+
+impl Deployments for MemoryStore {
+    async fn create(
+        &self,
+        deployment: &Deployment,
+        event: &HistoryEvent,
+    ) -> Result<(), DeploymentsError> {
+        self.take_failure()?;
+        let mut state = self.state.lock().unwrap();
+        if state.deployments.keys().any(|k| k.id == deployment.id) {
+            return Err(DeploymentsError::AlreadyExists {
+                id: deployment.id.clone(),
+            });
+        }
+        state
+            .deployments
+            .insert(DeploymentKey::of(deployment), deployment.clone());
+        state
+            .history
+            .entry(deployment.id.clone())
+            .or_default()
+            .push(event.clone());
+        Ok(())
+    }
+
+    async fn get(&self, key: &DeploymentKey) -> Result<Option<Deployment>, DeploymentsError> {
+        self.take_failure()?;
+        Ok(self.state.lock().unwrap().deployments.get(key).cloned())
+    }
+
+    async fn find(&self, id: &DeploymentId) -> Result<Option<Deployment>, DeploymentsError> {
+        self.take_failure()?;
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .deployments
+            .values()
+            .find(|d| &d.id == id)
+            .cloned())
+    }
+
+    async fn save(
+        &self,
+        deployment: &Deployment,
+        event: &HistoryEvent,
+    ) -> Result<(), DeploymentsError> {
+        if let Some(hook) = self.before_save.lock().unwrap().take() {
+            hook();
+        }
+        self.take_failure()?;
+        let mut state = self.state.lock().unwrap();
+        let key = DeploymentKey::of(deployment);
+        let expected = deployment.revision - 1;
+        match state.deployments.get(&key) {
+            Some(stored) if stored.revision == expected => {}
+            _ => {
+                return Err(DeploymentsError::RevisionConflict {
+                    id: deployment.id.clone(),
+                    expected,
+                });
+            }
+        }
+        state.deployments.insert(key, deployment.clone());
+        state
+            .history
+            .entry(deployment.id.clone())
+            .or_default()
+            .push(event.clone());
+        Ok(())
+    }
+
+    async fn history(&self, id: &DeploymentId) -> Result<Vec<HistoryEvent>, DeploymentsError> {
+        self.take_failure()?;
+        Ok(self.events(id))
+    }
+
+    async fn list(&self, service: &str, limit: usize) -> Result<Vec<Deployment>, DeploymentsError> {
+        self.take_failure()?;
+        let mut found: Vec<Deployment> = self
+            .deployments()
+            .into_iter()
+            .filter(|d| d.service == service)
+            .collect();
+        found.sort_by_key(|d| std::cmp::Reverse(d.started_at));
+        found.truncate(limit);
+        Ok(found)
+    }
+}
+
+impl TriggerLedger for MemoryStore {
+    async fn claim_trigger(
+        &self,
+        key: &str,
+        record: &TriggerRecord,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<TriggerClaim, TriggerLedgerError> {
+        self.take_failure()?;
+        let mut state = self.state.lock().unwrap();
+        if let Some(seen) = state.triggers.get(key) {
+            return Ok(TriggerClaim::Seen(seen.clone()));
+        }
+        state.triggers.insert(key.to_string(), record.clone());
+        Ok(TriggerClaim::New)
+    }
+
+    async fn complete_trigger(
+        &self,
+        key: &str,
+        execution_arn: &str,
+    ) -> Result<(), TriggerLedgerError> {
+        self.take_failure()?;
+        if let Some(record) = self.state.lock().unwrap().triggers.get_mut(key) {
+            record.execution_arn = Some(execution_arn.to_string());
+        }
+        Ok(())
+    }
+}
