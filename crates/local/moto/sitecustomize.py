@@ -29,3 +29,31 @@ else:
 
     _environment.Environment.set_error = _set_error_unless_stopped
     print("sluice-local: moto patched: a stopped execution stays ABORTED", file=sys.stderr)
+
+# DynamoDB writes racing a failed transaction. moto 5.2.5's TransactWriteItems deep-copies each
+# table it touches before it starts and, when a condition fails, puts those copies back: any
+# write another request thread made to the table in between is silently undone. A step's
+# conditional save racing an operator's (`sluice pause` while WaitForSync saves) then loses the
+# step's committed write, which DynamoDB itself never does. Here every DynamoDB write runs
+# under one lock, so a transaction's backup and restore cannot span another write.
+import threading
+
+try:
+    from moto.dynamodb.models import DynamoDBBackend as _DynamoDBBackend
+except ImportError as error:
+    print(f"sluice-local: moto NOT patched (DynamoDB writes may race transactions): {error}", file=sys.stderr)
+else:
+    _dynamodb_write_lock = threading.RLock()
+
+    def _serialised(method):
+        def write(self, *args, **kwargs):
+            with _dynamodb_write_lock:
+                return method(self, *args, **kwargs)
+
+        write.__name__ = f"serialised_{method.__name__}"
+        return write
+
+    for _name in ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item"):
+        if hasattr(_DynamoDBBackend, _name):
+            setattr(_DynamoDBBackend, _name, _serialised(getattr(_DynamoDBBackend, _name)))
+    print("sluice-local: moto patched: DynamoDB writes are serialised", file=sys.stderr)

@@ -2,7 +2,9 @@
 //! (and only there): an execution stopped while inside a Task must end ABORTED, as on AWS,
 //! even when the task then fails. moto 5.2.5 lets that late failure overwrite the stop, so an
 //! emergency rollback during a step (which stops the execution, after which the step answers
-//! `Sluice.Fenced`) would end FAILED locally. The fix is `moto/sitecustomize.py`; see there.
+//! `Sluice.Fenced`) would end FAILED locally. A second fix serialises moto's DynamoDB writes:
+//! a failed TransactWriteItems restores a whole-table backup, undoing a write another thread
+//! made meanwhile (a step's save racing `sluice pause`). Both are `moto/sitecustomize.py`.
 //!
 //! It is written to `<run dir>/moto-patches/sitecustomize.py`, and moto starts with that
 //! directory on `PYTHONPATH`, where Python imports `sitecustomize` from at startup. moto's log
@@ -17,6 +19,11 @@ pub const SITECUSTOMIZE: &str = include_str!("../moto/sitecustomize.py");
 
 /// What moto's log says when the patch applied.
 pub const APPLIED_LINE: &str = "sluice-local: moto patched: a stopped execution stays ABORTED";
+
+/// What moto's log says when DynamoDB writes are serialised: moto's TransactWriteItems restores
+/// a whole-table backup when a condition fails, undoing writes other threads made meanwhile.
+pub const DYNAMODB_APPLIED_LINE: &str =
+    "sluice-local: moto patched: DynamoDB writes are serialised";
 
 /// Writes the patch under `run_dir` and returns the directory to put on moto's `PYTHONPATH`.
 pub fn install(run_dir: &Path) -> Result<PathBuf> {
@@ -51,7 +58,10 @@ mod tests {
             .arg("-c")
             .arg(
                 "from moto.stepfunctions.parser.asl.eval.environment import Environment\n\
-                 print(Environment.set_error.__name__)",
+                 from moto.dynamodb.models import DynamoDBBackend\n\
+                 print(Environment.set_error.__name__)\n\
+                 print(DynamoDBBackend.transact_write_items.__name__)\n\
+                 print(DynamoDBBackend.put_item.__name__)",
             )
             .env("PYTHONPATH", &installed)
             .output()
@@ -60,7 +70,17 @@ mod tests {
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{stderr}");
-        assert_eq!(stdout.trim(), "_set_error_unless_stopped", "{stderr}");
+        let names: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            names,
+            [
+                "_set_error_unless_stopped",
+                "serialised_transact_write_items",
+                "serialised_put_item"
+            ],
+            "{stderr}"
+        );
         assert!(stderr.contains(APPLIED_LINE), "{stderr}");
+        assert!(stderr.contains(DYNAMODB_APPLIED_LINE), "{stderr}");
     }
 }
