@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 use sluice_core::DecisionAction;
 use sluice_core::workflow::ErrorName;
-use sluice_local::workspace::{
-    Workspace, placeholders, render_definition, substitution_key, substitutions,
-};
+use sluice_infra_check::workspace::placeholders;
+use sluice_local::function_names::{binary_of, substitution_key};
+use sluice_local::workspace::{Workspace, render_definition, substitutions};
 use strum::IntoEnumIterator;
 
 fn definition_text() -> String {
@@ -149,7 +149,7 @@ fn every_substitution_is_a_function_the_runner_provides() {
         } else {
             resource
         };
-        let binary = sluice_local::workspace::binary_of(function);
+        let binary = binary_of(function);
         assert!(
             functions.iter().any(|f| f == binary),
             "{name} runs {function}, no function package"

@@ -11,8 +11,8 @@ use sluice_infra_check::workspace::{function_packages, workspace_root};
 
 use crate::error::{LocalError, Result, log_tail};
 // The names the definition tests read from here, defined where they belong.
-pub use crate::function_names::{binary_of, function_arn, substitution_key};
-pub use sluice_infra_check::workspace::placeholders;
+use crate::function_names::{function_arn, substitution_key};
+use sluice_infra_check::workspace::placeholders;
 /// The deployment state machine's definition, relative to the workspace root.
 pub const DEFINITION_PATH: &str = "statemachine/deployment.asl.json";
 /// The role ARN the local state machine is created with (moto does not check it).
