@@ -7,6 +7,7 @@ use thiserror::Error;
 use crate::analysis::{AnalysisCounters, Decision, MetricResult, OperatorRequests, Verdict};
 use crate::metrics::TimeWindow;
 use crate::plan::{StepPlan, WeightPair};
+use crate::slots::SlotRoles;
 use crate::spec::{DeploymentSpec, SpecWarning};
 
 /// A deployment's id: its Step Functions execution name, so a retried execution finds its own
@@ -214,6 +215,9 @@ pub struct Deployment {
     pub execution_arn: Option<String>,
     pub spec: DeploymentSpec,
     pub plan: StepPlan,
+    /// Which slot is stable and which is the canary, decided at Validate from the live weights.
+    #[serde(default)]
+    pub roles: SlotRoles,
     pub status: Status,
     /// Index into the plan of the step in progress.
     pub step: Option<usize>,
@@ -268,6 +272,7 @@ impl Deployment {
             execution_arn,
             spec,
             plan,
+            roles: SlotRoles::default(),
             status: Status::Validating,
             step: None,
             traffic: None,
