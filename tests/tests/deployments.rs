@@ -85,7 +85,7 @@ async fn a_healthy_green_is_promoted_step_by_step() {
 
     let deployment = runner.deployment("healthy-v2").await.unwrap().unwrap();
     assert_eq!(deployment.status, Status::Promoted);
-    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_GREEN);
+    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_CANARY);
     assert!(
         runner.lock().await.unwrap().is_none(),
         "the lock is released"
@@ -160,7 +160,7 @@ async fn a_bad_canary_is_rolled_back_at_its_first_step() {
     let deployment = runner.deployment("bad-canary-v2").await.unwrap().unwrap();
     assert_eq!(deployment.status, Status::RolledBack);
     assert!(deployment.outcome.unwrap().reason.contains("error-rate"));
-    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_BLUE);
+    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_STABLE);
     assert!(
         runner.lock().await.unwrap().is_none(),
         "the lock is released"
@@ -189,7 +189,7 @@ async fn a_bad_canary_is_rolled_back_at_its_first_step() {
     assert!(
         history
             .iter()
-            .any(|e| matches!(&e.kind, EventKind::RolledBack { weights, .. } if *weights == WeightPair::ALL_BLUE)),
+            .any(|e| matches!(&e.kind, EventKind::RolledBack { weights, .. } if *weights == WeightPair::ALL_STABLE)),
         "{history:#?}"
     );
     runner.shutdown().await;
@@ -234,7 +234,7 @@ async fn an_analysis_that_fails_twice_with_a_retryable_error_is_retried() {
     );
     let history = runner.deployment_history("retry-v2").await.unwrap();
     assert_eq!(analyses(&history).len(), 2);
-    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_GREEN);
+    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_CANARY);
     runner.shutdown().await;
 }
 

@@ -168,7 +168,7 @@ async fn the_same_release_event_delivered_twenty_times_starts_one_execution_and_
         ["TRIGGER#codecommit#tag-event-twenty#checkout-api"],
         "one idempotency key: {keys:#?}"
     );
-    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_GREEN);
+    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_CANARY);
     runner.shutdown().await;
 }
 
@@ -258,7 +258,7 @@ async fn alarm_during(phase: Phase) {
         "{phase:?}: the alarm fires in {}",
         phase.state()
     );
-    let green_before = runner.weights().await.unwrap().green_percent();
+    let green_before = runner.weights().await.unwrap().canary_percent();
     let expected_green = if phase == Phase::Shifting { 10.0 } else { 50.0 };
     assert!(
         (green_before - expected_green).abs() < 0.01,
@@ -272,7 +272,7 @@ async fn alarm_during(phase: Phase) {
     runner.force_alarm(&alarm, &reason).await.unwrap();
     let rolled_back = wait_for_status(&runner, &id, Status::RolledBack).await;
     // Blue already, while the interrupted task has not acted yet.
-    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_BLUE);
+    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_STABLE);
     if let Some(hold) = hold {
         hold.release();
     }
@@ -369,7 +369,7 @@ async fn alarm_during(phase: Phase) {
     else {
         panic!("{phase:?}: {last:#?}");
     };
-    assert_eq!(*weights, WeightPair::ALL_BLUE);
+    assert_eq!(*weights, WeightPair::ALL_STABLE);
     assert!(
         (0..30_000).contains(ms),
         "{phase:?}: alarm to traffic {ms} ms"
@@ -380,9 +380,9 @@ async fn alarm_during(phase: Phase) {
     );
 
     // Traffic stays on blue after the execution ended.
-    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_BLUE);
+    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_STABLE);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_BLUE);
+    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_STABLE);
 
     // One alarm, one rollback: the function answered the one delivery with it.
     let answers = runner.invocations(EMERGENCY_ROLLBACK_FUNCTION);
@@ -492,7 +492,7 @@ async fn an_ok_alarm_notification_changes_nothing_and_the_deployment_is_promoted
         )),
         "{history:#?}"
     );
-    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_GREEN);
+    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_CANARY);
     runner.shutdown().await;
 }
 

@@ -16,9 +16,9 @@ use aws_sdk_route53::types::{
 use aws_smithy_runtime_api::client::result::SdkError;
 use sluice_core::WeightPair;
 use sluice_core::ports::{
-    ChangeId, ChangeStatus, RecordSet, RouterError, TrafficRouter, WeightedRecord, WeightedRecords,
+    ChangeId, ChangeStatus, RecordSet, RouterError, SlotRecord, TrafficRouter, WeightedRecord,
+    WeightedRecords,
 };
-use sluice_core::spec::Target;
 use tokio::time::Instant;
 
 use crate::failure;
@@ -146,14 +146,13 @@ where
 /// One UPSERT of a colour's weighted record.
 fn upsert(
     records: &RecordSet,
-    identifier: &str,
-    target: &Target,
+    target: &SlotRecord,
     weight: u8,
 ) -> Result<Change, aws_smithy_types::error::operation::BuildError> {
     let mut record = ResourceRecordSet::builder()
         .name(&records.name)
         .r#type(RrType::from(records.record_type.as_str()))
-        .set_identifier(identifier)
+        .set_identifier(&target.slot)
         .weight(i64::from(weight));
     record = match &target.alias_hosted_zone_id {
         Some(alias_zone) => record.alias_target(
@@ -266,14 +265,11 @@ impl TrafficRouter for Route53Router {
                     past_the_set = true;
                     break;
                 }
-                match set.set_identifier() {
-                    Some(RecordSet::BLUE) => {
-                        found.blue = Some(weighted_record(records, zone, set)?);
-                    }
-                    Some(RecordSet::GREEN) => {
-                        found.green = Some(weighted_record(records, zone, set)?);
-                    }
-                    _ => {}
+                let identifier = set.set_identifier();
+                if identifier == Some(records.stable.slot.as_str()) {
+                    found.stable = Some(weighted_record(records, zone, set)?);
+                } else if identifier == Some(records.canary.slot.as_str()) {
+                    found.canary = Some(weighted_record(records, zone, set)?);
                 }
             }
             if past_the_set || !output.is_truncated() {
@@ -307,14 +303,20 @@ impl TrafficRouter for Route53Router {
             name: records.name.clone(),
             message,
         };
-        let blue = upsert(records, RecordSet::BLUE, &records.blue, weights.blue())
-            .map_err(|e| invalid(format!("blue record: {e}")))?;
-        let green = upsert(records, RecordSet::GREEN, &records.green, weights.green())
-            .map_err(|e| invalid(format!("green record: {e}")))?;
+        let stable = upsert(records, &records.stable, weights.stable())
+            .map_err(|e| invalid(format!("stable record {}: {e}", records.stable.slot)))?;
+        let canary = upsert(records, &records.canary, weights.canary())
+            .map_err(|e| invalid(format!("canary record {}: {e}", records.canary.slot)))?;
         let batch = ChangeBatch::builder()
-            .comment(format!("sluice: {weights}"))
-            .changes(blue)
-            .changes(green)
+            .comment(format!(
+                "sluice: stable {} {} / canary {} {}",
+                records.stable.slot,
+                weights.stable(),
+                records.canary.slot,
+                weights.canary()
+            ))
+            .changes(stable)
+            .changes(canary)
             .build()
             .map_err(|e| invalid(format!("change batch: {e}")))?;
         let output = self
@@ -357,8 +359,10 @@ impl TrafficRouter for Route53Router {
         tracing::info!(
             zone,
             record = %record_label(records),
-            blue = weights.blue(),
-            green = weights.green(),
+            stable = %records.stable.slot,
+            stable_weight = weights.stable(),
+            canary = %records.canary.slot,
+            canary_weight = weights.canary(),
             %change,
             "weights changed"
         );

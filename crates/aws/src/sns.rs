@@ -128,7 +128,7 @@ mod tests {
             version: format!("v1\n{}", "é".repeat(200)),
             status: Status::RolledBack,
             step: None,
-            green_share: 0.0,
+            canary_share: 0.0,
             message: "x".into(),
             at: Utc::now(),
         };

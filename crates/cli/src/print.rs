@@ -31,7 +31,7 @@ pub fn status(rows: &[ActiveRow], service: Option<&str>, now: DateTime<Utc>) -> 
                 r.step
                     .map(|s| format!("{s}/{}", r.steps))
                     .unwrap_or_else(|| "-".into()),
-                render::percent(r.green_share),
+                render::percent(r.canary_share),
                 format!("{} ago", render::duration(now - r.started_at)),
                 status,
                 r.deployment_id.clone(),

@@ -17,7 +17,7 @@ pub struct ActiveRow {
     #[serialize_always]
     pub step: Option<usize>,
     pub steps: usize,
-    pub green_share: f64,
+    pub canary_share: f64,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub execution_arn: Option<String>,
@@ -34,7 +34,7 @@ impl ActiveRow {
             status: d.status,
             step: d.step.map(|s| s + 1),
             steps: d.plan.steps.len(),
-            green_share: d.current_green_share(),
+            canary_share: d.current_canary_share(),
             started_at: d.started_at,
             updated_at: d.updated_at,
             execution_arn: d.execution_arn.clone(),

@@ -237,8 +237,8 @@ pub fn live_line(
     match deployment.traffic.as_ref() {
         Some(traffic) => parts.push(format!(
             "{share} green (weights {}/{})",
-            traffic.weights.blue(),
-            traffic.weights.green()
+            traffic.weights.stable(),
+            traffic.weights.canary()
         )),
         None => parts.push(format!("{share} green")),
     }
@@ -315,7 +315,7 @@ fn finish(
                 "deploymentId": deployment.id,
                 "status": deployment.status,
                 "outcome": timeline.outcome,
-                "greenShare": timeline.current_share(),
+                "canaryShare": timeline.current_share(),
                 "durationSeconds": timeline.duration(now).num_seconds(),
                 "exitCode": exit_code(deployment.status),
             });
@@ -341,7 +341,7 @@ fn stale(
              return traffic to blue with `sluice abort {}`",
             deployment.id,
             deployment.status,
-            render::percent(deployment.current_green_share()),
+            render::percent(deployment.current_canary_share()),
             deployment.id
         )?,
         Output::Json => writeln!(
@@ -353,7 +353,7 @@ fn stale(
                 "status": deployment.status,
                 "executionStatus": status,
                 "outcome": cause,
-                "greenShare": deployment.current_green_share(),
+                "canaryShare": deployment.current_canary_share(),
                 "exitCode": exit::FAILED,
             })
         )?,

@@ -152,7 +152,7 @@ async fn start_then_watch_sees_the_deployment_promoted() {
         assert!(text.contains(expected), "{expected:?} in\n{text}");
     }
     assert!(text.lines().last().unwrap().starts_with("✓"), "{text}");
-    assert_eq!(local.weights().await, WeightPair::ALL_GREEN);
+    assert_eq!(local.weights().await, WeightPair::ALL_CANARY);
     assert_eq!(local.execution_status(&id).await, "SUCCEEDED");
 
     let out = std::env::temp_dir().join(format!("sluice-e2e-{}.html", std::process::id()));
@@ -206,7 +206,7 @@ async fn pause_holds_at_the_next_step_boundary_until_resume() {
     assert!(text.contains("carries on: advance"), "{text}");
     let (code, text) = local.sluice(&["watch", &id]).await;
     assert_eq!(code, 0, "{text}");
-    assert_eq!(local.weights().await, WeightPair::ALL_GREEN);
+    assert_eq!(local.weights().await, WeightPair::ALL_CANARY);
     assert_eq!(local.execution_status(&id).await, "SUCCEEDED");
     local.runner.shutdown().await;
 }
@@ -227,7 +227,7 @@ async fn abort_mid_step_returns_all_traffic_to_blue_and_aborts_the_execution() {
         .sluice(&["abort", &id, "--reason", "customer reports"])
         .await;
     assert_eq!(code, 0, "{text}");
-    assert_eq!(local.weights().await, WeightPair::ALL_BLUE);
+    assert_eq!(local.weights().await, WeightPair::ALL_STABLE);
     assert_eq!(local.execution_status(&id).await, "ABORTED");
     let deployment = local.deployment(&id).await.unwrap();
     assert_eq!(deployment.status, Status::RolledBack);
@@ -275,7 +275,7 @@ async fn approve_at_the_gate_promotes() {
         text.contains("approved by oncall: canary metrics look right"),
         "{text}"
     );
-    assert_eq!(local.weights().await, WeightPair::ALL_GREEN);
+    assert_eq!(local.weights().await, WeightPair::ALL_CANARY);
     assert_eq!(local.execution_status(&id).await, "SUCCEEDED");
     local.runner.shutdown().await;
 }
@@ -289,7 +289,7 @@ async fn reject_at_the_gate_rolls_back() {
         .sluice(&["reject", &id, "--reason", "not during the sale"])
         .await;
     assert_eq!(code, 0, "{text}");
-    assert_eq!(local.weights().await, WeightPair::ALL_BLUE);
+    assert_eq!(local.weights().await, WeightPair::ALL_STABLE);
     let deployment = local.deployment(&id).await.unwrap();
     assert_eq!(deployment.status, Status::RolledBack);
     assert_eq!(
@@ -309,7 +309,7 @@ async fn reject_at_the_gate_rolls_back() {
             .await
             .unwrap()
             .weights(),
-        Some(WeightPair::ALL_BLUE)
+        Some(WeightPair::ALL_STABLE)
     );
     local.runner.shutdown().await;
 }
@@ -331,7 +331,7 @@ async fn a_green_that_goes_bad_mid_deployment_is_rolled_back_and_watch_exits_1()
     assert!(text.contains("✓ pass → advance to step 2"), "{text}");
     assert!(text.contains("✗ fail → roll back"), "{text}");
     assert!(text.contains("rolled back: 100% blue"), "{text}");
-    assert_eq!(local.weights().await, WeightPair::ALL_BLUE);
+    assert_eq!(local.weights().await, WeightPair::ALL_STABLE);
     assert_eq!(local.execution_status(&id).await, "FAILED");
 
     let out = std::env::temp_dir().join(format!("sluice-e2e-rb-{}.html", std::process::id()));

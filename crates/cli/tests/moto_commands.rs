@@ -48,7 +48,7 @@ async fn status_lists_the_deployment_in_progress_and_history_its_outcome() {
     assert_eq!(rows[0]["deploymentId"], json!(name));
     assert_eq!(rows[0]["step"], json!(1));
     assert_eq!(rows[0]["steps"], json!(3));
-    assert_eq!(rows[0]["greenShare"], json!(10.0));
+    assert_eq!(rows[0]["canaryShare"], json!(10.0));
 
     let (code, text) = sluice(
         &cli,
@@ -129,7 +129,7 @@ async fn abort_mid_step_returns_blue_to_100_percent_and_stops_the_execution() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("rolled back: 100% blue"), "{text}");
 
-    assert_eq!(world.weights().await, WeightPair::ALL_BLUE);
+    assert_eq!(world.weights().await, WeightPair::ALL_STABLE);
     let deployment = moto_deployment(&world).await;
     assert_eq!(deployment.status, Status::RolledBack);
     assert_eq!(
@@ -183,7 +183,7 @@ async fn promote_force_puts_all_traffic_on_green_and_records_who() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("promoted: 100% green"), "{text}");
 
-    assert_eq!(world.weights().await, WeightPair::ALL_GREEN);
+    assert_eq!(world.weights().await, WeightPair::ALL_CANARY);
     let deployment = moto_deployment(&world).await;
     assert_eq!(deployment.status, Status::Promoted);
     assert_eq!(
@@ -371,7 +371,7 @@ async fn reject_at_the_gate_rolls_back_and_ends_the_execution() {
     )
     .await;
     assert_eq!(code, 0, "{text}");
-    assert_eq!(world.weights().await, WeightPair::ALL_BLUE);
+    assert_eq!(world.weights().await, WeightPair::ALL_STABLE);
     let deployment = moto_deployment(&world).await;
     assert_eq!(deployment.status, Status::RolledBack);
     assert_eq!(
@@ -666,7 +666,7 @@ async fn watch_follows_a_deployment_until_an_abort_rolls_it_back() {
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["type"], json!("result"));
     assert_eq!(last["status"], json!("rolled-back"));
-    assert_eq!(last["greenShare"], json!(0.0));
+    assert_eq!(last["canaryShare"], json!(0.0));
     let events = text
         .lines()
         .filter(|l| l.contains(r#""type":"event""#))
@@ -730,7 +730,7 @@ async fn show_prints_the_record_and_its_history() {
     let (code, text) = sluice(&cli, &["--table", &table, "show", &name, "-o", "json"]).await;
     assert_eq!(code, 0);
     let body: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(body["timeline"]["steps"][0]["greenShare"], json!(10.0));
+    assert_eq!(body["timeline"]["steps"][0]["canaryShare"], json!(10.0));
     assert_eq!(body["deployment"]["status"], json!("shifting"));
 
     let (code, text) = sluice(&cli, &["--table", &table, "show", "no-such-deployment"]).await;

@@ -81,7 +81,7 @@ async fn a_promoted_deployment_shows_all_its_steps_each_advance_and_the_promotio
 }
 
 #[tokio::test]
-async fn a_rolled_back_deployment_shows_the_failed_analysis_and_the_return_to_blue() {
+async fn a_rolled_back_deployment_shows_the_failed_analysis_and_the_return_to_stable() {
     let bad = Behaviour {
         error_percent: 4.0,
         latency_ms: 520.0,

@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{Observation, Series, SeriesQuery, Side};
+use crate::metrics::{MetricQuery, Observation, Series, SeriesQuery, Side};
 use crate::plan::StepPlan;
-use crate::spec::{AnalysisSpec, Approval, InconclusiveAction, MetricSpec};
+use crate::slots::SlotRoles;
+use crate::spec::{AnalysisSpec, Approval, DeploymentSpec, InconclusiveAction, MetricSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -45,17 +46,19 @@ pub struct MetricResult {
     pub reason: String,
 }
 
-/// Every raw series the analysis of `spec` needs, green and (where configured) blue.
-pub fn analysis_queries(spec: &AnalysisSpec) -> Vec<SeriesQuery> {
-    spec.metrics
+/// Every raw series the analysis of `spec` needs: each metric on the canary slot and, where the
+/// slots are told apart by dimensions, on the stable slot as its baseline.
+pub fn analysis_queries(spec: &DeploymentSpec, roles: &SlotRoles) -> Vec<SeriesQuery> {
+    let period = spec.analysis.period_seconds;
+    spec.analysis
+        .metrics
         .iter()
         .enumerate()
         .flat_map(|(i, metric)| {
-            let mut queries = metric
-                .query
-                .series_queries(i, Side::Green, spec.period_seconds);
-            if let Some(baseline) = &metric.baseline_query {
-                queries.extend(baseline.series_queries(i, Side::Blue, spec.period_seconds));
+            let (canary, baseline) = slot_queries(spec, roles, metric);
+            let mut queries = canary.series_queries(i, Side::Canary, period);
+            if let Some(baseline) = baseline {
+                queries.extend(baseline.series_queries(i, Side::Stable, period));
             }
             queries
         })
@@ -63,21 +66,38 @@ pub fn analysis_queries(spec: &AnalysisSpec) -> Vec<SeriesQuery> {
 }
 
 /// Judges every metric of `spec` on the series fetched for [`analysis_queries`].
-pub fn judge(spec: &AnalysisSpec, series: &[Series]) -> Vec<MetricResult> {
-    spec.metrics
+pub fn judge(spec: &DeploymentSpec, roles: &SlotRoles, series: &[Series]) -> Vec<MetricResult> {
+    let analysis = &spec.analysis;
+    let period = analysis.period_seconds;
+    analysis
+        .metrics
         .iter()
         .enumerate()
         .map(|(i, metric)| {
-            let green = metric
-                .query
-                .observe(i, Side::Green, spec.period_seconds, series);
-            let baseline = metric
-                .baseline_query
-                .as_ref()
-                .map(|q| q.observe(i, Side::Blue, spec.period_seconds, series));
-            judge_metric(metric, spec.min_samples, green, baseline)
+            let (canary, baseline) = slot_queries(spec, roles, metric);
+            let canary = canary.observe(i, Side::Canary, period, series);
+            let baseline = baseline.map(|q| q.observe(i, Side::Stable, period, series));
+            judge_metric(metric, analysis.min_samples, canary, baseline)
         })
         .collect()
+}
+
+/// A metric's query for the canary slot and, when the slots' dimensions differ, for the
+/// stable slot.
+fn slot_queries(
+    spec: &DeploymentSpec,
+    roles: &SlotRoles,
+    metric: &MetricSpec,
+) -> (MetricQuery, Option<MetricQuery>) {
+    let canary = metric
+        .query
+        .with_dimensions(&spec.metric_dimensions(metric, &roles.canary));
+    let baseline = spec.has_baseline(metric, roles).then(|| {
+        metric
+            .query
+            .with_dimensions(&spec.metric_dimensions(metric, &roles.stable))
+    });
+    (canary, baseline)
 }
 
 /// The step's verdict: any failure fails it; otherwise anything inconclusive makes it
@@ -97,7 +117,7 @@ pub fn overall_verdict(results: &[MetricResult]) -> Verdict {
 fn judge_metric(
     metric: &MetricSpec,
     min_samples: u64,
-    green: Observation,
+    canary: Observation,
     baseline: Option<Observation>,
 ) -> MetricResult {
     let unit = if metric.unit.is_empty() {
@@ -105,16 +125,16 @@ fn judge_metric(
     } else {
         format!(" {}", metric.unit)
     };
-    let (verdict, reason) = match green.value {
+    let (verdict, reason) = match canary.value {
         None => (
             Verdict::Inconclusive,
-            format!("no data for green ({} samples)", green.samples),
+            format!("no data for the canary ({} samples)", canary.samples),
         ),
-        Some(_) if green.samples < min_samples => (
+        Some(_) if canary.samples < min_samples => (
             Verdict::Inconclusive,
             format!(
                 "only {} samples, fewer than minSamples {min_samples}",
-                green.samples
+                canary.samples
             ),
         ),
         Some(value) => threshold_verdict(metric, value, &unit, baseline),
@@ -122,8 +142,8 @@ fn judge_metric(
     MetricResult {
         name: metric.name.clone(),
         unit: metric.unit.clone(),
-        value: green.value,
-        samples: green.samples,
+        value: canary.value,
+        samples: canary.samples,
         baseline,
         max: metric.max,
         min: metric.min,
@@ -159,24 +179,26 @@ fn threshold_verdict(
     let mut reason = format!("{value:.4}{unit} within thresholds");
     if let Some(allowed) = metric.max_increase_over_baseline {
         match baseline.and_then(|b| b.value) {
-            Some(blue) if value - blue > allowed => {
+            Some(stable) if value - stable > allowed => {
                 return (
                     Verdict::Fail,
                     format!(
-                        "{value:.4}{unit} exceeds blue's {blue:.4}{unit} by {:.4}, more than the allowed {allowed}",
-                        value - blue
+                        "{value:.4}{unit} exceeds stable's {stable:.4}{unit} by {:.4}, more than the allowed {allowed}",
+                        value - stable
                     ),
                 );
             }
-            Some(blue) => reason = format!("{reason}; blue {blue:.4}{unit}"),
-            // With no absolute threshold, a comparison without blue data proves nothing.
+            Some(stable) => reason = format!("{reason}; stable {stable:.4}{unit}"),
+            // With no absolute threshold, a comparison without baseline data proves nothing.
             None if metric.max.is_none() && metric.min.is_none() => {
                 return (
                     Verdict::Inconclusive,
-                    "no blue baseline data to compare with".to_string(),
+                    "no stable baseline data to compare with".to_string(),
                 );
             }
-            None => reason = format!("{reason}; no blue baseline data, judged on thresholds only"),
+            None => {
+                reason = format!("{reason}; no stable baseline data, judged on thresholds only")
+            }
         }
     }
     (Verdict::Pass, reason)
@@ -215,7 +237,7 @@ pub enum Decision {
     Advance {
         next_step: usize,
     },
-    /// Every step passed: finish at 100 % green.
+    /// Every step passed: finish at 100 % canary.
     Promote,
     /// Bake the same step again and re-judge.
     #[serde(rename_all = "camelCase")]

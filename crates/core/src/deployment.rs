@@ -174,7 +174,7 @@ impl Controller {
 pub struct TrafficState {
     pub asked_percent: f64,
     pub weights: WeightPair,
-    pub green_share: f64,
+    pub canary_share: f64,
     pub change_id: String,
     pub changed_at: DateTime<Utc>,
     pub live_at: Option<DateTime<Utc>>,
@@ -182,11 +182,11 @@ pub struct TrafficState {
 
 impl TrafficState {
     /// Every request on green since `at`, after change `change_id`.
-    pub fn all_green(change_id: String, at: DateTime<Utc>) -> TrafficState {
+    pub fn all_canary(change_id: String, at: DateTime<Utc>) -> TrafficState {
         TrafficState {
             asked_percent: 100.0,
-            weights: WeightPair::ALL_GREEN,
-            green_share: 100.0,
+            weights: WeightPair::ALL_CANARY,
+            canary_share: 100.0,
             change_id,
             changed_at: at,
             live_at: Some(at),
@@ -323,8 +323,8 @@ impl Deployment {
         self.controller == Controller::StateMachine && !self.status.is_terminal()
     }
 
-    pub fn current_green_share(&self) -> f64 {
-        self.traffic.as_ref().map(|t| t.green_share).unwrap_or(0.0)
+    pub fn current_canary_share(&self) -> f64 {
+        self.traffic.as_ref().map(|t| t.canary_share).unwrap_or(0.0)
     }
 }
 
@@ -361,7 +361,7 @@ pub enum EventKind {
         step: usize,
         asked_percent: f64,
         weights: WeightPair,
-        green_share: f64,
+        canary_share: f64,
         change_id: String,
     },
     #[serde(rename_all = "camelCase")]
@@ -507,7 +507,7 @@ mod tests {
         assert_eq!(d.plan.steps.len(), 5);
         assert_eq!(d.revision, 0);
         assert!(d.is_driven_by_state_machine());
-        assert_eq!(d.current_green_share(), 0.0);
+        assert_eq!(d.current_canary_share(), 0.0);
         let mut taken = d.clone();
         taken.controller = Controller::Alarm { alarm: "a".into() };
         assert!(!taken.is_driven_by_state_machine());
@@ -524,7 +524,7 @@ mod tests {
                     step: 0,
                     asked_percent: 1.0,
                     weights: WeightPair::for_percent(1.0),
-                    green_share: 1.0,
+                    canary_share: 1.0,
                     change_id: "C1".into(),
                 },
             )

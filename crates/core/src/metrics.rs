@@ -256,14 +256,37 @@ impl Observation {
     };
 }
 
-/// Which side of the deployment a series belongs to, for query ids.
+/// Which role's slot a series belongs to, for query ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
-    Green,
-    Blue,
+    Canary,
+    Stable,
 }
 
 impl MetricQuery {
+    /// The same query with `extra` dimensions added to every metric it reads (a slot's
+    /// dimensions; on a clash the slot's value wins).
+    pub fn with_dimensions(&self, extra: &BTreeMap<String, String>) -> MetricQuery {
+        let add = |metric: &MetricRef| {
+            let mut metric = metric.clone();
+            metric
+                .dimensions
+                .extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            metric
+        };
+        match self {
+            MetricQuery::Ratio(ratio) => MetricQuery::Ratio(RatioQuery {
+                numerator: add(&ratio.numerator),
+                denominator: add(&ratio.denominator),
+                ..ratio.clone()
+            }),
+            MetricQuery::Statistic(stat) => MetricQuery::Statistic(StatisticQuery {
+                metric: add(&stat.metric),
+                stat: stat.stat,
+            }),
+        }
+    }
+
     /// The raw series this query needs, with ids unique for (metric index, side).
     pub fn series_queries(
         &self,
@@ -274,8 +297,8 @@ impl MetricQuery {
         let prefix = format!(
             "m{metric_index}_{}",
             match side {
-                Side::Green => "g",
-                Side::Blue => "b",
+                Side::Canary => "c",
+                Side::Stable => "s",
             }
         );
         let query = |part: &str, metric: &MetricRef, stat: Statistic| SeriesQuery {
@@ -412,18 +435,18 @@ mod tests {
     fn ratio_is_sum_over_sum_scaled_with_requests_as_samples() {
         let q = ratio(true);
         let ids: Vec<String> = q
-            .series_queries(0, Side::Green, 60)
+            .series_queries(0, Side::Canary, 60)
             .into_iter()
             .map(|s| s.id)
             .collect();
-        assert_eq!(ids, ["m0_g_num", "m0_g_den"]);
+        assert_eq!(ids, ["m0_c_num", "m0_c_den"]);
         let obs = q.observe(
             0,
-            Side::Green,
+            Side::Canary,
             60,
             &[
-                series("m0_g_num", &[1.0, 3.0]),
-                series("m0_g_den", &[100.0, 300.0]),
+                series("m0_c_num", &[1.0, 3.0]),
+                series("m0_c_den", &[100.0, 300.0]),
             ],
         );
         assert_eq!(
@@ -439,15 +462,15 @@ mod tests {
     fn ratio_without_requests_is_no_data_not_zero() {
         let q = ratio(true);
         assert_eq!(
-            q.observe(0, Side::Green, 60, &[series("m0_g_num", &[0.0])]),
+            q.observe(0, Side::Canary, 60, &[series("m0_c_num", &[0.0])]),
             Observation::NO_DATA
         );
         assert_eq!(
             q.observe(
                 0,
-                Side::Green,
+                Side::Canary,
                 60,
-                &[series("m0_g_num", &[]), series("m0_g_den", &[0.0])]
+                &[series("m0_c_num", &[]), series("m0_c_den", &[0.0])]
             ),
             Observation::NO_DATA
         );
@@ -455,16 +478,16 @@ mod tests {
 
     #[test]
     fn silent_numerator_is_zero_or_missing_as_configured() {
-        let den = series("m0_g_den", &[50.0]);
+        let den = series("m0_c_den", &[50.0]);
         assert_eq!(
-            ratio(true).observe(0, Side::Green, 60, std::slice::from_ref(&den)),
+            ratio(true).observe(0, Side::Canary, 60, std::slice::from_ref(&den)),
             Observation {
                 value: Some(0.0),
                 samples: 50
             }
         );
         assert_eq!(
-            ratio(false).observe(0, Side::Green, 60, &[den]),
+            ratio(false).observe(0, Side::Canary, 60, &[den]),
             Observation {
                 value: None,
                 samples: 50
@@ -478,17 +501,17 @@ mod tests {
             metric: metric("Latency"),
             stat: Statistic::Average,
         });
-        let queries = q.series_queries(1, Side::Blue, 60);
+        let queries = q.series_queries(1, Side::Stable, 60);
         assert_eq!(queries[0].stat, Statistic::Sum);
         assert_eq!(queries[1].stat, Statistic::SampleCount);
         // 10 samples averaging 100 and 30 averaging 200 average 175, not 150.
         let obs = q.observe(
             1,
-            Side::Blue,
+            Side::Stable,
             60,
             &[
-                series("m1_b_val", &[1000.0, 6000.0]),
-                series("m1_b_cnt", &[10.0, 30.0]),
+                series("m1_s_val", &[1000.0, 6000.0]),
+                series("m1_s_cnt", &[10.0, 30.0]),
             ],
         );
         assert_eq!(
@@ -509,10 +532,10 @@ mod tests {
             })
         };
         let data = [
-            series("m0_g_val", &[120.0, 900.0, 300.0]),
-            series("m0_g_cnt", &[5.0, 5.0, 5.0]),
+            series("m0_c_val", &[120.0, 900.0, 300.0]),
+            series("m0_c_cnt", &[5.0, 5.0, 5.0]),
         ];
-        let value = |s| stat(s).observe(0, Side::Green, 60, &data).value;
+        let value = |s| stat(s).observe(0, Side::Canary, 60, &data).value;
         assert_eq!(value(Statistic::Maximum), Some(900.0));
         assert_eq!(value(Statistic::Percentile(95.0)), Some(900.0));
         assert_eq!(value(Statistic::Minimum), Some(120.0));
@@ -526,12 +549,12 @@ mod tests {
             metric: metric("Latency"),
             stat: Statistic::Maximum,
         });
-        assert_eq!(q.observe(0, Side::Green, 60, &[]), Observation::NO_DATA);
+        assert_eq!(q.observe(0, Side::Canary, 60, &[]), Observation::NO_DATA);
         let counted_but_empty = q.observe(
             0,
-            Side::Green,
+            Side::Canary,
             60,
-            &[series("m0_g_val", &[]), series("m0_g_cnt", &[4.0])],
+            &[series("m0_c_val", &[]), series("m0_c_cnt", &[4.0])],
         );
         assert_eq!(
             counted_but_empty,

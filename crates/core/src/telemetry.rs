@@ -35,8 +35,8 @@ pub fn points_for(deployment: &Deployment, event: &HistoryEvent) -> Vec<MetricPo
     let duration = || (event.at - deployment.started_at).num_milliseconds() as f64 / 1000.0;
     match &event.kind {
         EventKind::Started { .. } => vec![MetricPoint::new("DeploymentsStarted", "Count", 1.0)],
-        EventKind::TrafficShifted { green_share, .. } => {
-            vec![MetricPoint::new("GreenShare", "Percent", *green_share)]
+        EventKind::TrafficShifted { canary_share, .. } => {
+            vec![MetricPoint::new("GreenShare", "Percent", *canary_share)]
         }
         EventKind::Analyzed {
             verdict, metrics, ..
@@ -118,7 +118,7 @@ mod tests {
                 step: 0,
                 asked_percent: 0.1,
                 weights: WeightPair::for_percent(0.1),
-                green_share: 0.39,
+                canary_share: 0.39,
                 change_id: "C".into(),
             },
             1,
@@ -130,7 +130,7 @@ mod tests {
         let rolled = event(
             EventKind::RolledBack {
                 reason: "r".into(),
-                weights: WeightPair::ALL_BLUE,
+                weights: WeightPair::ALL_STABLE,
                 change_id: "C".into(),
                 alarm_to_traffic_ms: Some(80),
             },

@@ -41,7 +41,7 @@ async fn empty_metric_data_is_inconclusive_not_pass() {
             .reason
             .as_deref()
             .unwrap()
-            .contains("no data for green"),
+            .contains("no data for the canary"),
         "{:?}",
         cursor.reason
     );

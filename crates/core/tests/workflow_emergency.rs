@@ -34,7 +34,7 @@ async fn an_alarm_takes_the_deployment_returns_blue_stops_the_execution_and_fenc
             to_traffic_ms: Some(2000)
         }]
     );
-    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
     let d = w.store.only_deployment();
     assert_eq!(d.status, Status::RolledBack);
     assert_eq!(
@@ -190,7 +190,7 @@ async fn a_takeover_interrupted_after_the_fence_is_finished_by_the_next_delivery
     // The lock is still held, so the redelivery finds the deployment and completes the job.
     let outcomes = takeover.on_alarm(&notification).await.unwrap();
     assert!(matches!(outcomes[0], TakeoverOutcome::RolledBack { .. }));
-    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
     assert_eq!(w.store.only_deployment().status, Status::RolledBack);
 }
 
@@ -211,7 +211,7 @@ async fn a_takeover_racing_a_state_machine_write_retries_on_the_new_revision() {
         matches!(outcomes[0], TakeoverOutcome::RolledBack { .. }),
         "{outcomes:?}"
     );
-    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
 }
 
 #[tokio::test]

@@ -121,7 +121,7 @@ async fn a_requested_promotion_skips_the_remaining_steps_once_the_step_passes() 
     let cursor = w.run_step(cursor, 10, 0).await;
     assert_eq!(cursor.decision, Some(DecisionAction::Promote));
     w.finalize(cursor).await.unwrap();
-    assert_eq!(w.router.weights(&records()), WeightPair::ALL_GREEN);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_CANARY);
     assert_eq!(w.store.only_deployment().status, Status::Promoted);
 }
 
@@ -240,7 +240,7 @@ async fn an_operator_abort_is_the_fenced_takeover_and_a_forced_promotion_goes_gr
         takeover.promote_now(&key_of(&w), "ana").await.unwrap(),
         TakeoverOutcome::Promoted { .. }
     ));
-    assert_eq!(w.router.weights(&records()), WeightPair::ALL_GREEN);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_CANARY);
     let d = w.store.only_deployment();
     assert_eq!(d.status, Status::Promoted);
     assert!(d.outcome.unwrap().reason.contains("promoted by ana"));

@@ -11,7 +11,7 @@ async fn rollback_returns_all_traffic_to_blue_releases_the_lock_and_is_safe_twic
     let cursor = w.run_step(cursor, 10, 2).await;
     let done = w.rollback(cursor.clone()).await.unwrap();
     assert!(done.reason.unwrap().contains("above max"));
-    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
     let d = w.store.only_deployment();
     assert_eq!(d.status, Status::RolledBack);
     assert!(d.outcome.unwrap().reason.contains("above max 1"));
@@ -51,7 +51,7 @@ async fn a_gradual_rollback_ramps_down_through_the_spec_steps() {
         &[
             WeightPair::for_percent(25.0),
             WeightPair::for_percent(5.0),
-            WeightPair::ALL_BLUE
+            WeightPair::ALL_STABLE
         ]
     );
     assert_eq!(w.clock.now() - before, chrono::Duration::seconds(20));
@@ -77,7 +77,7 @@ async fn a_caught_error_becomes_the_rollback_reason() {
         d.outcome.unwrap().reason,
         "step failed with Sluice.SyncTimeout: change C1 not in sync"
     );
-    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
 }
 
 #[tokio::test]
@@ -93,8 +93,8 @@ async fn a_healthy_deployment_promotes_to_all_green_keeping_blue_at_zero() {
         assert_eq!(cursor.decision, Some(expected));
     }
     w.finalize(cursor.clone()).await.unwrap();
-    assert_eq!(w.router.weights(&records()), WeightPair::ALL_GREEN);
-    assert_eq!(WeightPair::ALL_GREEN.blue(), 0);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_CANARY);
+    assert_eq!(WeightPair::ALL_CANARY.stable(), 0);
     let d = w.store.only_deployment();
     assert_eq!(d.status, Status::Promoted);
     assert!(w.store.lock_of("checkout-api").is_none());

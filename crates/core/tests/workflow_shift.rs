@@ -14,7 +14,7 @@ async fn shift_sets_both_weights_in_one_change_and_records_it() {
     assert_eq!(cursor.change_id.as_deref(), Some("C1"));
     let d = w.store.only_deployment();
     let traffic = d.traffic.unwrap();
-    assert_eq!((traffic.asked_percent, traffic.green_share), (10.0, 10.0));
+    assert_eq!((traffic.asked_percent, traffic.canary_share), (10.0, 10.0));
     assert_eq!(traffic.change_id, "C1");
     let kinds: Vec<_> = w.store.events(&d.id).into_iter().map(|e| e.kind).collect();
     assert!(
@@ -35,7 +35,7 @@ async fn shift_refuses_without_touching_traffic_once_fenced() {
     assert_eq!(name, ErrorName::Fenced);
     assert!(message.contains("alarm checkout-api-5xx"), "{message}");
     assert!(w.router.changes().is_empty());
-    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
 }
 
 #[tokio::test]
@@ -50,9 +50,9 @@ async fn a_takeover_during_the_shift_ends_with_blue_restored() {
     assert_eq!(name, ErrorName::Fenced);
     assert_eq!(
         w.router.changes(),
-        vec![WeightPair::for_percent(10.0), WeightPair::ALL_BLUE]
+        vec![WeightPair::for_percent(10.0), WeightPair::ALL_STABLE]
     );
-    assert_eq!(w.router.weights(&records()), WeightPair::ALL_BLUE);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
 }
 
 #[tokio::test]

@@ -89,24 +89,85 @@ async fn a_record_outside_the_zone_is_named() {
 }
 
 #[tokio::test]
-async fn missing_records_and_green_already_live_are_refused() {
+async fn the_first_deployment_makes_the_slot_with_all_traffic_stable() {
     let w = World::new();
-    w.router.remove_green(&records());
+    w.validate(request()).await.unwrap();
+    let d = w.store.only_deployment();
+    assert_eq!(d.roles, SlotRoles::new("blue", "green"));
+}
+
+#[tokio::test]
+async fn after_a_promotion_green_is_stable_and_blue_the_canary() {
+    let w = World::new();
+    // The previous deployment left green at 100 %: in the stored order's roles that is
+    // stable 0 / canary 1.
+    w.router.add_records(&records(), WeightPair::ALL_CANARY);
+    let cursor = w.validate(request()).await.unwrap();
+    let d = w.store.only_deployment();
+    assert_eq!(d.roles, SlotRoles::new("green", "blue"));
+    // The first shift moves traffic onto blue.
+    w.shift(cursor).await.unwrap();
+    let weights = w.router.weights(&records().swapped());
+    assert_eq!(
+        (weights.stable(), weights.canary()),
+        (9, 1),
+        "green 9 / blue 1"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_record_is_refused_with_what_to_do() {
+    let w = World::new();
+    w.router.remove_canary(&records());
     let (_, message) = error_names(w.validate(request()).await);
     assert!(
-        message.contains("recordName: no weighted record with set identifier green"),
+        message.contains("slots.green: no weighted record with set identifier green"),
         "{message}"
     );
+    assert!(message.contains("create both slots' records"), "{message}");
+    assert!(w.store.deployments().is_empty());
+}
 
+#[tokio::test]
+async fn both_slots_carrying_traffic_is_refused_naming_both() {
     let w = World::new();
     w.router
         .add_records(&records(), WeightPair::for_percent(25.0));
     let (_, message) = error_names(w.validate(request()).await);
     assert!(
-        message.contains("green already receives traffic"),
+        message.contains("slots blue (weight 3) and green (weight 1) both receive traffic"),
         "{message}"
     );
     assert!(w.store.deployments().is_empty());
+    assert!(w.store.lock_of("checkout-api").is_none());
+}
+
+#[tokio::test]
+async fn a_live_record_pointing_elsewhere_or_with_another_ttl_is_refused() {
+    let w = World::new();
+    let set = records();
+    w.router.put_record(
+        &set,
+        &set.stable,
+        WeightedRecord {
+            weight: 1,
+            target: "old-blue.example.net".into(),
+            ttl_seconds: Some(300),
+        },
+    );
+    let (_, message) = error_names(w.validate(request()).await);
+    assert!(
+        message.contains(
+            "slots.blue.target: is \"blue.example.net\" but the live record blue of api.example.com. CNAME in zone Z0123456789ABC points at \"old-blue.example.net\""
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("ttlSeconds: is 5 but the live record blue of"),
+        "{message}"
+    );
+    assert!(w.store.deployments().is_empty());
+    assert!(w.router.changes().is_empty());
 }
 
 #[tokio::test]

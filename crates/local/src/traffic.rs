@@ -230,7 +230,7 @@ impl TrafficSimulator {
                 message: "the blue and green records are missing or both at weight 0".into(),
             })?;
         *locked(&self.inner.last_weights) = Some(weights);
-        let total = f64::from(weights.blue()) + f64::from(weights.green());
+        let total = f64::from(weights.stable()) + f64::from(weights.canary());
         let profile = self.profile();
         let mut request = self
             .inner
@@ -240,8 +240,8 @@ impl TrafficSimulator {
         let mut second = [(Side::Blue, None), (Side::Green, None)];
         for (side, traffic) in &mut second {
             let weight = match side {
-                Side::Blue => weights.blue(),
-                Side::Green => weights.green(),
+                Side::Blue => weights.stable(),
+                Side::Green => weights.canary(),
             };
             if weight == 0 {
                 continue;

@@ -17,8 +17,8 @@ use sluice_aws::Route53Router;
 use sluice_aws::dynamodb::keys;
 use sluice_core::WeightPair;
 use sluice_core::metrics::{MetricRef, Statistic};
-use sluice_core::ports::{ChangeId, RecordSet, RouterError, TrafficRouter};
-use sluice_core::spec::{RecordType, Target};
+use sluice_core::ports::{ChangeId, RecordSet, RouterError, SlotRecord, TrafficRouter};
+use sluice_core::spec::RecordType;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -479,16 +479,19 @@ impl Provisioner {
             name: records.record_name.clone(),
             record_type: records.record_type,
             ttl_seconds: records.ttl_seconds,
-            blue: Target {
+            // The default slot names; blue starts as the stable slot.
+            stable: SlotRecord {
+                slot: "blue".into(),
                 target: records.blue_target.clone(),
                 alias_hosted_zone_id: None,
             },
-            green: Target {
+            canary: SlotRecord {
+                slot: "green".into(),
                 target: records.green_target.clone(),
                 alias_hosted_zone_id: None,
             },
         };
-        create_weighted_records(&self.router, &set, WeightPair::ALL_BLUE)
+        create_weighted_records(&self.router, &set, WeightPair::ALL_STABLE)
             .await
             .map_err(|source| ProvisionError::Records {
                 record: set.name.clone(),

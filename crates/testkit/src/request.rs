@@ -16,14 +16,14 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use sluice_core::metrics::{MetricRef, Side};
+use sluice_core::metrics::MetricRef;
 
 /// The metric names every world publishes (with `Service` and `Version` dimensions).
 pub const REQUESTS_METRIC: &str = "Requests";
 pub const ERRORS_METRIC: &str = "Errors";
 pub const LATENCY_METRIC: &str = "Latency";
 
-/// Where a deployment goes: the service, its blue/green weighted records, where its metrics
+/// Where a deployment goes: the service, its two slots' weighted records, where its metrics
 /// live and the alarms that guard it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Place {
@@ -110,13 +110,22 @@ impl Place {
         self
     }
 
-    /// One of the service's metrics for one side (`Version` = `blue` or `green`).
-    pub fn metric(&self, metric_name: &str, side: Side) -> MetricRef {
+    /// One of the service's metrics as one slot publishes it (`Version` = the slot's name,
+    /// `blue` or `green`).
+    pub fn metric(&self, metric_name: &str, slot: &str) -> MetricRef {
+        let mut metric = self.shared_metric(metric_name);
+        metric
+            .dimensions
+            .insert(SLOT_DIMENSION.to_string(), slot.to_string());
+        metric
+    }
+
+    /// A metric as the request names it: without the slot's dimension, which each slot adds.
+    pub fn shared_metric(&self, metric_name: &str) -> MetricRef {
         let mut dimensions = BTreeMap::new();
         if self.service_dimension {
             dimensions.insert("Service".to_string(), self.service.clone());
         }
-        dimensions.insert("Version".to_string(), version_label(side).to_string());
         MetricRef {
             namespace: self.namespace.clone(),
             metric_name: metric_name.to_string(),
@@ -125,47 +134,43 @@ impl Place {
     }
 }
 
+/// The dimension that tells the slots' metrics apart in every world: its value is the slot's
+/// name.
+pub const SLOT_DIMENSION: &str = "Version";
+
 impl From<&Place> for Place {
     fn from(place: &Place) -> Place {
         place.clone()
     }
 }
 
-/// The `Version` dimension's value for a side.
-pub fn version_label(side: Side) -> &'static str {
-    match side {
-        Side::Blue => "blue",
-        Side::Green => "green",
-    }
-}
-
 /// One metric check of the analysis, on the place's metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check {
-    /// `error-rate`: green's 100 × Errors / Requests at most `max`, shown in `unit`.
+    /// `error-rate`: the canary's 100 × Errors / Requests at most `max`, shown in `unit`.
     ErrorRate {
         unit: String,
         max: f64,
         baseline: Baseline,
     },
-    /// `latency`: green's average Latency at most `max_ms`.
+    /// `latency`: the canary's average Latency at most `max_ms`.
     Latency { max_ms: f64 },
-    /// `errors`: green's Errors (Sum) at most `max`.
+    /// `errors`: the canary's Errors (Sum) at most `max`.
     ErrorCount { max: f64 },
 }
 
-/// Whether an error rate is also queried on blue, and how far green may exceed it.
+/// How far the canary's error rate may exceed the stable slot's (which is always read and
+/// shown: the slots' dimensions tell them apart).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Baseline {
+    /// No limit on the difference.
     None,
-    /// Blue's rate is queried and shown, with no limit on the difference.
-    Shown,
-    /// Green may exceed blue's rate by at most this many percentage points.
+    /// At most this many percentage points above the stable slot's rate.
     MaxIncrease(f64),
 }
 
 impl Check {
-    /// Green's error rate at most `max`, without a baseline.
+    /// The canary's error rate at most `max`, with no limit on its difference to stable.
     pub fn error_rate(unit: &str, max: f64) -> Check {
         Check::ErrorRate {
             unit: unit.into(),
@@ -175,7 +180,7 @@ impl Check {
     }
 
     /// The same error-rate check with `baseline`; other checks are returned unchanged.
-    pub fn against_blue(self, baseline: Baseline) -> Check {
+    pub fn against_stable(self, baseline: Baseline) -> Check {
         match self {
             Check::ErrorRate { unit, max, .. } => Check::ErrorRate {
                 unit,
@@ -187,25 +192,21 @@ impl Check {
     }
 
     fn to_json(&self, place: &Place) -> Value {
-        let metric = |name: &str, side: Side| {
-            serde_json::to_value(place.metric(name, side)).unwrap_or(Value::Null)
-        };
-        let error_rate = |side: Side| {
-            json!({"kind": "ratio", "scale": 100,
-                   "numerator": metric(ERRORS_METRIC, side),
-                   "denominator": metric(REQUESTS_METRIC, side)})
-        };
+        let metric =
+            |name: &str| serde_json::to_value(place.shared_metric(name)).unwrap_or(Value::Null);
+        let error_rate = json!({"kind": "ratio", "scale": 100,
+                   "numerator": metric(ERRORS_METRIC),
+                   "denominator": metric(REQUESTS_METRIC)});
         match self {
             Check::ErrorRate {
                 unit,
                 max,
                 baseline,
             } => {
+                // The slots' own dimensions make every metric read both ways; the stable
+                // slot's value is the baseline shown.
                 let mut check = json!({"name": "error-rate", "unit": unit, "max": max,
-                                       "query": error_rate(Side::Green)});
-                if let Baseline::Shown | Baseline::MaxIncrease(_) = baseline {
-                    check["baselineQuery"] = error_rate(Side::Blue);
-                }
+                                       "query": error_rate});
                 if let Baseline::MaxIncrease(increase) = baseline {
                     check["maxIncreaseOverBaseline"] = json!(increase);
                 }
@@ -214,12 +215,12 @@ impl Check {
             Check::Latency { max_ms } => json!({
                 "name": "latency", "unit": "ms", "max": max_ms,
                 "query": {"kind": "statistic", "stat": "Average",
-                          "metric": metric(LATENCY_METRIC, Side::Green)},
+                          "metric": metric(LATENCY_METRIC)},
             }),
             Check::ErrorCount { max } => json!({
                 "name": "errors", "max": max,
                 "query": {"kind": "statistic", "stat": "Sum",
-                          "metric": metric(ERRORS_METRIC, Side::Green)},
+                          "metric": metric(ERRORS_METRIC)},
             }),
         }
     }
@@ -230,7 +231,7 @@ impl Check {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentRequest {
     pub version: String,
-    /// Green's percent at each step.
+    /// The canary's percent at each step.
     pub steps: Vec<f64>,
     pub bake_seconds: u32,
     pub checks: Vec<Check>,
@@ -257,7 +258,7 @@ impl DeploymentRequest {
             steps: vec![5.0, 25.0, 50.0, 100.0],
             bake_seconds: 3,
             checks: vec![
-                Check::error_rate("%", 2.0).against_blue(Baseline::MaxIncrease(1.0)),
+                Check::error_rate("%", 2.0).against_stable(Baseline::MaxIncrease(1.0)),
                 Check::Latency { max_ms: 400.0 },
             ],
             min_samples: Some(50),
@@ -371,8 +372,12 @@ impl DeploymentRequest {
             "version": self.version,
             "hostedZoneId": place.hosted_zone_id,
             "recordName": place.record_name,
-            "blue": {"target": place.blue_target},
-            "green": {"target": place.green_target},
+            "slots": {
+                "blue": {"target": place.blue_target,
+                         "dimensions": {SLOT_DIMENSION: "blue"}},
+                "green": {"target": place.green_target,
+                          "dimensions": {SLOT_DIMENSION: "green"}},
+            },
             "strategy": {"kind": "canary", "steps": self.steps, "bakeSeconds": self.bake_seconds},
             "analysis": analysis,
         });
@@ -444,8 +449,12 @@ mod tests {
         let errors = &json["analysis"]["metrics"][0];
         assert_eq!(errors["maxIncreaseOverBaseline"], json!(1.0));
         assert_eq!(
-            errors["baselineQuery"]["numerator"]["dimensions"],
-            json!({"Service": "checkout-api", "Version": "blue"})
+            errors["query"]["numerator"]["dimensions"],
+            json!({"Service": "checkout-api"})
+        );
+        assert_eq!(
+            json["slots"]["blue"]["dimensions"],
+            json!({"Version": "blue"})
         );
         assert_eq!(json["analysis"]["onInconclusive"]["maxRetries"], json!(2));
     }
@@ -480,7 +489,7 @@ mod tests {
         let place = Place::example()
             .namespace("Demo")
             .without_service_dimension();
-        let metric = place.metric(ERRORS_METRIC, Side::Green);
+        let metric = place.metric(ERRORS_METRIC, "green");
         assert_eq!(metric.namespace, "Demo");
         assert_eq!(
             metric.dimensions.into_iter().collect::<Vec<_>>(),

@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sluice_core::WeightPair;
-use sluice_core::metrics::{Side, Statistic};
+use sluice_core::metrics::Statistic;
 use sluice_core::ports::{RecordSet, TrafficRouter};
 use sluice_core::spec::RecordType;
 use sluice_handler::{Config, HandlerPorts, Ports};
@@ -84,8 +84,8 @@ impl MotoWorld {
             record_name: records.name.clone(),
             record_type: None,
             ttl_seconds: Some(records.ttl_seconds),
-            blue_target: records.blue.target.clone(),
-            green_target: records.green.target.clone(),
+            blue_target: records.stable.target.clone(),
+            green_target: records.canary.target.clone(),
             namespace: NAMESPACE.into(),
             service_dimension: true,
             alarms: vec![alarm.clone()],
@@ -93,7 +93,7 @@ impl MotoWorld {
         provisioner
             .alarm(&AlarmDefinition {
                 name: alarm.clone(),
-                metric: place.metric(ERRORS_METRIC, Side::Green),
+                metric: place.metric(ERRORS_METRIC, "green"),
                 statistic: Statistic::Sum,
                 period_seconds: 10,
                 threshold: 5.0,
@@ -128,7 +128,7 @@ impl MotoWorld {
         }
     }
 
-    /// The blue and green weights Route 53 holds now.
+    /// The weights Route 53 holds now, stable blue / canary green (the world's first roles).
     pub async fn weights(&self) -> WeightPair {
         self.ports
             .router()
@@ -139,7 +139,7 @@ impl MotoWorld {
             .unwrap()
     }
 
-    /// Green's traffic: `requests` and `errors` each second from `from` for `seconds`.
+    /// Slot green's traffic: `requests` and `errors` each second from `from` for `seconds`.
     pub async fn put_green_traffic(
         &self,
         from: DateTime<Utc>,
@@ -148,7 +148,7 @@ impl MotoWorld {
         errors: f64,
     ) {
         for (name, value) in [(REQUESTS_METRIC, requests), (ERRORS_METRIC, errors)] {
-            let metric = self.place.metric(name, Side::Green);
+            let metric = self.place.metric(name, "green");
             let sets: Vec<StatisticSet> = (0..seconds)
                 .map(|s| StatisticSet::count(from + chrono::Duration::seconds(s), value))
                 .collect();

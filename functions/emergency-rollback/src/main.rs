@@ -93,10 +93,8 @@ mod tests {
             }
         );
         assert_eq!(
-            ports
-                .router
-                .weights(&RecordSet::from_spec(&deployment.spec)),
-            WeightPair::ALL_BLUE
+            ports.router.weights(&RecordSet::of(&deployment)),
+            WeightPair::ALL_STABLE
         );
     }
 
@@ -136,7 +134,7 @@ mod tests {
             matches!(&outcomes[0], TakeoverOutcome::RolledBack { .. }),
             "{outcomes:?}"
         );
-        assert_eq!(world.weights().await, WeightPair::ALL_BLUE);
+        assert_eq!(world.weights().await, WeightPair::ALL_STABLE);
         let stored = p.store().get(&cursor.deployment).await.unwrap().unwrap();
         assert_eq!(stored.status, Status::RolledBack);
         assert!(p.store().lock(&world.service).await.unwrap().is_none());

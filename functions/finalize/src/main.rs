@@ -46,10 +46,8 @@ mod tests {
         assert_eq!(error.error_name(), ErrorName::Invalid);
         let deployment = ports.store.only_deployment();
         assert_eq!(
-            ports
-                .router
-                .weights(&RecordSet::from_spec(&deployment.spec)),
-            WeightPair::ALL_BLUE
+            ports.router.weights(&RecordSet::of(&deployment)),
+            WeightPair::ALL_STABLE
         );
     }
 
@@ -83,7 +81,7 @@ mod tests {
             Some(0),
             "blue's record stays, at weight 0"
         );
-        assert_eq!(records.weights(), Some(WeightPair::ALL_GREEN));
+        assert_eq!(records.weights(), Some(WeightPair::ALL_CANARY));
         let stored = p.store().get(&cursor.deployment).await.unwrap().unwrap();
         assert_eq!(stored.status, Status::Promoted);
         assert!(p.store().lock(&world.service).await.unwrap().is_none());

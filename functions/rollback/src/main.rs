@@ -48,10 +48,8 @@ mod tests {
         let deployment = ports.store.only_deployment();
         assert_eq!(deployment.status, Status::RolledBack);
         assert_eq!(
-            ports
-                .router
-                .weights(&RecordSet::from_spec(&deployment.spec)),
-            WeightPair::ALL_BLUE
+            ports.router.weights(&RecordSet::of(&deployment)),
+            WeightPair::ALL_STABLE
         );
         let reason = deployment.outcome.unwrap().reason;
         assert!(
@@ -77,7 +75,7 @@ mod tests {
         let mut event = serde_json::to_value(&cursor).unwrap();
         event["reason"] = json!("error-rate: 5.0000 percent is above max 1");
         handle(p, event).await.unwrap();
-        assert_eq!(world.weights().await, WeightPair::ALL_BLUE);
+        assert_eq!(world.weights().await, WeightPair::ALL_STABLE);
         let stored = p.store().get(&cursor.deployment).await.unwrap().unwrap();
         assert_eq!(stored.status, Status::RolledBack);
         assert_eq!(

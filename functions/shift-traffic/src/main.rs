@@ -43,9 +43,7 @@ mod tests {
         let cursor = handle(&ports, sample_event("shift-traffic")).await.unwrap();
         let deployment = ports.store.only_deployment();
         assert_eq!(
-            ports
-                .router
-                .weights(&RecordSet::from_spec(&deployment.spec)),
+            ports.router.weights(&RecordSet::of(&deployment)),
             WeightPair::new(99, 1).unwrap()
         );
         assert_eq!(
@@ -70,8 +68,8 @@ mod tests {
         assert_eq!(error.error_name(), ErrorName::Fenced);
         assert!(ports.router.changes().is_empty());
         assert_eq!(
-            ports.router.weights(&RecordSet::from_spec(&taken.spec)),
-            WeightPair::ALL_BLUE
+            ports.router.weights(&RecordSet::of(&taken)),
+            WeightPair::ALL_STABLE
         );
     }
 
@@ -102,7 +100,7 @@ mod tests {
         assert_eq!(world.weights().await, WeightPair::new(9, 1).unwrap());
         let stored = p.store().get(&cursor.deployment).await.unwrap().unwrap();
         let traffic = stored.traffic.unwrap();
-        assert_eq!((traffic.asked_percent, traffic.green_share), (10.0, 10.0));
+        assert_eq!((traffic.asked_percent, traffic.canary_share), (10.0, 10.0));
         assert_eq!(Some(traffic.change_id), shifted.change_id);
         assert_eq!(stored.revision, 3, "claimed, then recorded");
     }
@@ -132,7 +130,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.error_name(), ErrorName::Fenced);
-        assert_eq!(world.weights().await, WeightPair::ALL_BLUE);
+        assert_eq!(world.weights().await, WeightPair::ALL_STABLE);
         assert_eq!(
             p.store()
                 .get(&cursor.deployment)

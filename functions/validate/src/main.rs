@@ -144,7 +144,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(lock.deployment, cursor.deployment);
-        assert_eq!(world.weights().await, sluice_core::WeightPair::ALL_BLUE);
+        assert_eq!(world.weights().await, sluice_core::WeightPair::ALL_STABLE);
         // The same execution again: the same deployment, still one history event.
         assert_eq!(handle(&world.ports, event).await.unwrap(), cursor);
         assert_eq!(

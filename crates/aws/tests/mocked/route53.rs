@@ -127,7 +127,7 @@ async fn prior_request_not_complete_past_the_retries_is_throttled_naming_zone_an
     let router = router(&[&rule]);
 
     let error = router
-        .set_weights(&records("Z123", "api.example.com."), WeightPair::ALL_BLUE)
+        .set_weights(&records("Z123", "api.example.com."), WeightPair::ALL_STABLE)
         .await
         .unwrap_err();
 
@@ -191,7 +191,7 @@ async fn an_invalid_change_batch_names_zone_record_and_route53s_messages() {
         )
     });
     let error = router(&[&rule])
-        .set_weights(&records("Z123", "api.example.com."), WeightPair::ALL_GREEN)
+        .set_weights(&records("Z123", "api.example.com."), WeightPair::ALL_CANARY)
         .await
         .unwrap_err();
     assert!(!error.is_retryable());

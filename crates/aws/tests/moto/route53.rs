@@ -39,7 +39,7 @@ async fn weights_set_in_one_change_are_read_back_from_route53() {
     );
 
     let set = records(&zone, &format!("api.{domain}."));
-    provision::create_weighted_records(&router, &set, WeightPair::ALL_BLUE)
+    provision::create_weighted_records(&router, &set, WeightPair::ALL_STABLE)
         .await
         .unwrap();
     // A neighbour with the same name but another type, and one with another name, must not
@@ -52,7 +52,7 @@ async fn weights_set_in_one_change_are_read_back_from_route53() {
         .unwrap();
 
     let initial = router.read_weights(&set).await.unwrap();
-    assert_eq!(initial.weights(), Some(WeightPair::ALL_BLUE));
+    assert_eq!(initial.weights(), Some(WeightPair::ALL_STABLE));
 
     let change = router
         .set_weights(&set, WeightPair::new(95, 5).unwrap())

@@ -60,7 +60,7 @@ fn notification(service: &str, status: Status) -> Notification {
         version: "v2.4.0".into(),
         status,
         step: Some(2),
-        green_share: 25.0,
+        canary_share: 25.0,
         message: "step 2 live at 25%".into(),
         at: Utc::now(),
     }

@@ -164,15 +164,15 @@ pub fn traffic_chart(timeline: &Timeline, scale: &TimeScale) -> Markup {
         let step = format!(
             " L{x:.1},{:.1} L{x:.1},{:.1}",
             y(last),
-            y(point.green_share)
+            y(point.canary_share)
         );
         if i == 0 {
-            line = format!("M{x:.1},{:.1}", y(point.green_share));
+            line = format!("M{x:.1},{:.1}", y(point.canary_share));
         } else {
             line.push_str(&step);
         }
         path.push_str(&step);
-        last = point.green_share;
+        last = point.canary_share;
     }
     let end_x = scale.x(timeline.ended_at.unwrap_or(scale.end));
     path.push_str(&format!(
@@ -197,8 +197,8 @@ pub fn traffic_chart(timeline: &Timeline, scale: &TimeScale) -> Markup {
             @let x0 = scale.x(span.shifted_at);
             @let x1 = scale.x(span.until.unwrap_or(scale.end));
             @if x1 - x0 > 60.0 {
-                text x=(n((x0 + x1) / 2.0)) y=(n((y(span.green_share) - 6.0).max(top + 30.0))) font-size="11" fill="#166534" text-anchor="middle" {
-                    (render::percent(span.green_share)) " green (" (span.blue_weight) ":" (span.green_weight) ")"
+                text x=(n((x0 + x1) / 2.0)) y=(n((y(span.canary_share) - 6.0).max(top + 30.0))) font-size="11" fill="#166534" text-anchor="middle" {
+                    (render::percent(span.canary_share)) " green (" (span.blue_weight) ":" (span.green_weight) ")"
                 }
             }
         }

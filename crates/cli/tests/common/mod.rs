@@ -57,7 +57,7 @@ pub fn memory_request() -> Value {
     DeploymentRequest::bare("v2.4.0")
         .steps(&[5.0, 25.0, 50.0, 100.0])
         .bake_seconds(120)
-        .check(Check::error_rate("percent", 1.0).against_blue(Baseline::Shown))
+        .check(Check::error_rate("percent", 1.0))
         .check(Check::Latency { max_ms: 400.0 })
         .min_samples(50)
         .period_seconds(60)

@@ -2,31 +2,28 @@ use super::*;
 use crate::metrics::{
     Datapoint, MetricQuery, MetricRef, Observation, RatioQuery, Statistic, StatisticQuery,
 };
-use crate::spec::{CanaryStrategy, InconclusivePolicy, Strategy};
+use crate::spec::{CanaryStrategy, Dimensions, InconclusivePolicy, Strategy};
 use chrono::{TimeZone, Utc};
 
-fn metric_ref(name: &str, version: &str) -> MetricRef {
+fn metric_ref(name: &str) -> MetricRef {
     MetricRef {
         namespace: "Demo".into(),
         metric_name: name.into(),
-        dimensions: [("Version".to_string(), version.to_string())].into(),
+        dimensions: [("Service".to_string(), "checkout-api".to_string())].into(),
     }
 }
 
 fn error_rate(baseline: bool) -> MetricSpec {
-    let ratio = |v: &str| {
-        MetricQuery::Ratio(RatioQuery {
-            numerator: metric_ref("Errors", v),
-            denominator: metric_ref("Requests", v),
-            scale: 100.0,
-            missing_numerator_is_zero: true,
-        })
-    };
     MetricSpec {
         name: "error-rate".into(),
         unit: "percent".into(),
-        query: ratio("green"),
-        baseline_query: baseline.then(|| ratio("blue")),
+        query: MetricQuery::Ratio(RatioQuery {
+            numerator: metric_ref("Errors"),
+            denominator: metric_ref("Requests"),
+            scale: 100.0,
+            missing_numerator_is_zero: true,
+        }),
+        slot_dimensions: None,
         max: Some(0.5),
         min: None,
         max_increase_over_baseline: baseline.then_some(0.2),
@@ -38,22 +35,48 @@ fn latency() -> MetricSpec {
         name: "latency".into(),
         unit: "ms".into(),
         query: MetricQuery::Statistic(StatisticQuery {
-            metric: metric_ref("Latency", "green"),
+            metric: metric_ref("Latency"),
             stat: Statistic::Average,
         }),
-        baseline_query: None,
+        slot_dimensions: None,
         max: Some(2000.0),
         min: None,
         max_increase_over_baseline: None,
     }
 }
 
-fn spec(metrics: Vec<MetricSpec>) -> AnalysisSpec {
-    AnalysisSpec {
+fn version(slot: &str) -> Dimensions {
+    [("Version".to_string(), slot.to_string())].into()
+}
+
+/// Slots blue and green, told apart by a `Version` dimension.
+fn spec(metrics: Vec<MetricSpec>) -> DeploymentSpec {
+    let mut spec = spec_without_slot_dimensions(metrics);
+    for (name, slot) in spec.slots.iter_mut() {
+        slot.dimensions = version(name);
+    }
+    spec
+}
+
+fn spec_without_slot_dimensions(metrics: Vec<MetricSpec>) -> DeploymentSpec {
+    let mut spec = DeploymentSpec::from_json(&serde_json::json!({
+        "slots": {"blue": {"target": "blue.example.net"}, "green": {"target": "green.example.net"}}
+    }))
+    .unwrap();
+    spec.analysis = AnalysisSpec {
         metrics,
         min_samples: 50,
         ..AnalysisSpec::default()
-    }
+    };
+    spec
+}
+
+fn first_roles() -> SlotRoles {
+    SlotRoles::new("blue", "green")
+}
+
+fn judge(spec: &DeploymentSpec, series: &[Series]) -> Vec<MetricResult> {
+    super::judge(spec, &first_roles(), series)
 }
 
 fn series(id: &str, value: f64) -> Series {
@@ -67,17 +90,75 @@ fn series(id: &str, value: f64) -> Series {
 }
 
 #[test]
-fn queries_cover_green_and_configured_baselines() {
-    let ids: Vec<String> = analysis_queries(&spec(vec![error_rate(true), latency()]))
-        .into_iter()
-        .map(|q| q.id)
-        .collect();
+fn every_metric_is_read_on_the_canary_and_as_baseline_on_the_stable_slot() {
+    let queries = analysis_queries(&spec(vec![error_rate(true), latency()]), &first_roles());
+    let ids: Vec<&str> = queries.iter().map(|q| q.id.as_str()).collect();
     assert_eq!(
         ids,
         [
-            "m0_g_num", "m0_g_den", "m0_b_num", "m0_b_den", "m1_g_val", "m1_g_cnt"
+            "m0_c_num", "m0_c_den", "m0_s_num", "m0_s_den", "m1_c_val", "m1_c_cnt", "m1_s_val",
+            "m1_s_cnt"
         ]
     );
+    let dimensions = |id: &str| {
+        let query = queries.iter().find(|q| q.id == id).unwrap();
+        query.metric.dimensions.clone()
+    };
+    let mut canary = version("green");
+    canary.insert("Service".into(), "checkout-api".into());
+    let mut stable = version("blue");
+    stable.insert("Service".into(), "checkout-api".into());
+    assert_eq!(dimensions("m0_c_num"), canary);
+    assert_eq!(dimensions("m1_s_val"), stable);
+}
+
+#[test]
+fn after_a_promotion_the_roles_swap_and_so_do_the_series() {
+    let swapped = first_roles().swapped();
+    let queries = analysis_queries(&spec(vec![latency()]), &swapped);
+    let canary = queries.iter().find(|q| q.id == "m0_c_val").unwrap();
+    assert_eq!(canary.metric.dimensions["Version"], "blue");
+    let stable = queries.iter().find(|q| q.id == "m0_s_val").unwrap();
+    assert_eq!(stable.metric.dimensions["Version"], "green");
+}
+
+#[test]
+fn slots_without_dimensions_read_the_canary_only() {
+    let queries = analysis_queries(
+        &spec_without_slot_dimensions(vec![latency()]),
+        &first_roles(),
+    );
+    let ids: Vec<&str> = queries.iter().map(|q| q.id.as_str()).collect();
+    assert_eq!(ids, ["m0_c_val", "m0_c_cnt"]);
+}
+
+#[test]
+fn a_metric_s_own_slot_dimensions_replace_the_slot_s() {
+    let mut metric = latency();
+    metric.slot_dimensions = Some(
+        [
+            (
+                "blue".to_string(),
+                [("TargetGroup".to_string(), "tg/blue".to_string())].into(),
+            ),
+            (
+                "green".to_string(),
+                [("TargetGroup".to_string(), "tg/green".to_string())].into(),
+            ),
+        ]
+        .into(),
+    );
+    let queries = analysis_queries(&spec(vec![metric]), &first_roles());
+    let canary = queries.iter().find(|q| q.id == "m0_c_val").unwrap();
+    assert_eq!(
+        canary
+            .metric
+            .dimensions
+            .get("TargetGroup")
+            .map(String::as_str),
+        Some("tg/green")
+    );
+    assert!(!canary.metric.dimensions.contains_key("Version"));
 }
 
 #[test]
@@ -85,10 +166,10 @@ fn healthy_values_pass() {
     let results = judge(
         &spec(vec![error_rate(false), latency()]),
         &[
-            series("m0_g_num", 1.0),
-            series("m0_g_den", 1000.0),
-            series("m1_g_val", 100_000.0),
-            series("m1_g_cnt", 1000.0),
+            series("m0_c_num", 1.0),
+            series("m0_c_den", 1000.0),
+            series("m1_c_val", 100_000.0),
+            series("m1_c_cnt", 1000.0),
         ],
     );
     assert_eq!(
@@ -106,7 +187,7 @@ fn healthy_values_pass() {
 fn a_value_over_max_fails_and_names_both_numbers() {
     let results = judge(
         &spec(vec![error_rate(false)]),
-        &[series("m0_g_num", 30.0), series("m0_g_den", 1000.0)],
+        &[series("m0_c_num", 30.0), series("m0_c_den", 1000.0)],
     );
     assert_eq!(results[0].verdict, Verdict::Fail);
     assert_eq!(results[0].reason, "3.0000 percent is above max 0.5");
@@ -119,7 +200,7 @@ fn a_value_under_min_fails() {
     m.min = Some(10.0);
     let results = judge(
         &spec(vec![m]),
-        &[series("m0_g_val", 500.0), series("m0_g_cnt", 100.0)],
+        &[series("m0_c_val", 500.0), series("m0_c_cnt", 100.0)],
     );
     assert_eq!(results[0].verdict, Verdict::Fail);
     assert!(results[0].reason.contains("below min 10"));
@@ -138,7 +219,7 @@ fn missing_data_is_inconclusive_never_pass() {
 fn too_few_samples_is_inconclusive_even_with_a_perfect_value() {
     let results = judge(
         &spec(vec![error_rate(false)]),
-        &[series("m0_g_num", 0.0), series("m0_g_den", 49.0)],
+        &[series("m0_c_num", 0.0), series("m0_c_den", 49.0)],
     );
     assert_eq!(results[0].verdict, Verdict::Inconclusive);
     assert_eq!(
@@ -147,27 +228,27 @@ fn too_few_samples_is_inconclusive_even_with_a_perfect_value() {
     );
     let results = judge(
         &spec(vec![error_rate(false)]),
-        &[series("m0_g_num", 0.0), series("m0_g_den", 50.0)],
+        &[series("m0_c_num", 0.0), series("m0_c_den", 50.0)],
     );
     assert_eq!(results[0].verdict, Verdict::Pass);
 }
 
 #[test]
-fn green_worse_than_blue_by_more_than_allowed_fails() {
-    let data = |green_errors: f64, blue_errors: f64| {
+fn a_canary_worse_than_stable_by_more_than_allowed_fails() {
+    let data = |canary_errors: f64, stable_errors: f64| {
         vec![
-            series("m0_g_num", green_errors),
-            series("m0_g_den", 1000.0),
-            series("m0_b_num", blue_errors),
-            series("m0_b_den", 1000.0),
+            series("m0_c_num", canary_errors),
+            series("m0_c_den", 1000.0),
+            series("m0_s_num", stable_errors),
+            series("m0_s_den", 1000.0),
         ]
     };
     let s = spec(vec![error_rate(true)]);
-    // 0.4 % vs 0.1 %: under max 0.5 but 0.3 above blue, more than 0.2.
+    // 0.4 % vs 0.1 %: under max 0.5 but 0.3 above stable, more than 0.2.
     let results = judge(&s, &data(4.0, 1.0));
     assert_eq!(results[0].verdict, Verdict::Fail);
     assert!(
-        results[0].reason.contains("exceeds blue's 0.1000"),
+        results[0].reason.contains("exceeds stable's 0.1000"),
         "{}",
         results[0].reason
     );
@@ -180,18 +261,18 @@ fn green_worse_than_blue_by_more_than_allowed_fails() {
     );
     let results = judge(&s, &data(2.0, 1.0));
     assert_eq!(results[0].verdict, Verdict::Pass);
-    assert!(results[0].reason.contains("blue 0.1000"));
+    assert!(results[0].reason.contains("stable 0.1000"));
 }
 
 #[test]
 fn missing_baseline_falls_back_to_thresholds_or_is_inconclusive_without_them() {
-    let only_green = [series("m0_g_num", 1.0), series("m0_g_den", 1000.0)];
-    let results = judge(&spec(vec![error_rate(true)]), &only_green);
+    let only_canary = [series("m0_c_num", 1.0), series("m0_c_den", 1000.0)];
+    let results = judge(&spec(vec![error_rate(true)]), &only_canary);
     assert_eq!(results[0].verdict, Verdict::Pass);
-    assert!(results[0].reason.contains("no blue baseline data"));
+    assert!(results[0].reason.contains("no stable baseline data"));
     let mut relative_only = error_rate(true);
     relative_only.max = None;
-    let results = judge(&spec(vec![relative_only]), &only_green);
+    let results = judge(&spec(vec![relative_only]), &only_canary);
     assert_eq!(results[0].verdict, Verdict::Inconclusive);
 }
 
@@ -199,7 +280,7 @@ fn missing_baseline_falls_back_to_thresholds_or_is_inconclusive_without_them() {
 fn fail_beats_inconclusive_and_no_metrics_is_inconclusive() {
     let results = judge(
         &spec(vec![error_rate(false), latency()]),
-        &[series("m0_g_num", 100.0), series("m0_g_den", 1000.0)],
+        &[series("m0_c_num", 100.0), series("m0_c_den", 1000.0)],
     );
     assert_eq!(results[1].verdict, Verdict::Inconclusive);
     assert_eq!(overall_verdict(&results), Verdict::Fail);
@@ -221,7 +302,10 @@ fn plan() -> StepPlan {
 
 #[test]
 fn pass_advances_then_promotes_or_waits_for_approval() {
-    let s = spec(vec![]);
+    let s = AnalysisSpec {
+        min_samples: 50,
+        ..AnalysisSpec::default()
+    };
     let mut counters = AnalysisCounters {
         failures: 0,
         inconclusive_retries: 1,
@@ -269,7 +353,10 @@ fn pass_advances_then_promotes_or_waits_for_approval() {
 
 #[test]
 fn failures_roll_back_when_the_limit_is_reached() {
-    let mut s = spec(vec![]);
+    let mut s = AnalysisSpec {
+        min_samples: 50,
+        ..AnalysisSpec::default()
+    };
     let mut counters = AnalysisCounters::default();
     let decision = decide(
         &s,
@@ -319,7 +406,10 @@ fn failures_roll_back_when_the_limit_is_reached() {
 
 #[test]
 fn inconclusive_follows_the_policy() {
-    let mut s = spec(vec![]);
+    let mut s = AnalysisSpec {
+        min_samples: 50,
+        ..AnalysisSpec::default()
+    };
     s.on_inconclusive = InconclusivePolicy {
         action: InconclusiveAction::Retry,
         max_retries: 2,

@@ -31,6 +31,7 @@ pub use service_configs::{ServiceConfigError, ServiceConfigs};
 pub use service_locks::{LockError, ServiceLock, ServiceLocks};
 pub use storage::StorageFailure;
 pub use traffic::{
-    ChangeId, ChangeStatus, RecordSet, RouterError, TrafficRouter, WeightedRecord, WeightedRecords,
+    ChangeId, ChangeStatus, RecordSet, RouterError, SlotRecord, TrafficRouter, WeightedRecord,
+    WeightedRecords,
 };
 pub use trigger_ledger::{TriggerClaim, TriggerLedger, TriggerLedgerError, TriggerRecord};

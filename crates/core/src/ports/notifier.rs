@@ -18,7 +18,7 @@ pub struct Notification {
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
-    pub green_share: f64,
+    pub canary_share: f64,
     pub message: String,
     pub at: DateTime<Utc>,
 }
@@ -31,7 +31,7 @@ impl Notification {
             version: deployment.spec.version.clone(),
             status: deployment.status,
             step: deployment.step,
-            green_share: deployment.current_green_share(),
+            canary_share: deployment.current_canary_share(),
             message: message.into(),
             at: deployment.updated_at,
         }

@@ -1,4 +1,5 @@
-//! Moving traffic between blue and green: the weighted record set and the port that changes it.
+//! Moving traffic between a deployment's stable and canary slots: the weighted record set and
+//! the port that changes it.
 
 use std::future::Future;
 use std::time::Duration;
@@ -6,11 +7,25 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::deployment::Deployment;
 use crate::plan::WeightPair;
-use crate::spec::{DeploymentSpec, RecordType, Target};
+use crate::slots::SlotRoles;
+use crate::spec::{DeploymentSpec, RecordType};
+
+/// One slot's weighted record as a deployment writes it.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotRecord {
+    /// The slot's name: the record's set identifier.
+    pub slot: String,
+    pub target: String,
+    /// Set for an alias record: the target's own hosted zone id.
+    pub alias_hosted_zone_id: Option<String>,
+}
 
 /// The weighted record set a deployment moves traffic through: two records with the same name
-/// and type, set identifiers `blue` and `green`.
+/// and type, one per slot, in their roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordSet {
@@ -18,23 +33,58 @@ pub struct RecordSet {
     pub name: String,
     pub record_type: RecordType,
     pub ttl_seconds: u32,
-    pub blue: Target,
-    pub green: Target,
+    pub stable: SlotRecord,
+    pub canary: SlotRecord,
 }
 
 impl RecordSet {
-    pub const BLUE: &'static str = "blue";
-    pub const GREEN: &'static str = "green";
-
-    pub fn from_spec(spec: &DeploymentSpec) -> RecordSet {
+    /// The spec's records with `roles` (slots the spec does not name get an empty target,
+    /// which a validated spec never has).
+    pub fn with_roles(spec: &DeploymentSpec, roles: &SlotRoles) -> RecordSet {
+        let slot = |name: &String| {
+            let spec_slot = spec.slots.get(name);
+            SlotRecord {
+                slot: name.clone(),
+                target: spec_slot.map(|s| s.target.clone()).unwrap_or_default(),
+                alias_hosted_zone_id: spec_slot.and_then(|s| s.alias_hosted_zone_id.clone()),
+            }
+        };
         RecordSet {
             hosted_zone_id: spec.hosted_zone_id.clone(),
             name: spec.record_name.clone(),
             record_type: spec.record_type,
             ttl_seconds: spec.ttl_seconds,
-            blue: spec.blue.clone(),
-            green: spec.green.clone(),
+            stable: slot(&roles.stable),
+            canary: slot(&roles.canary),
         }
+    }
+
+    /// The records of a deployment, in its roles.
+    pub fn of(deployment: &Deployment) -> RecordSet {
+        RecordSet::with_roles(&deployment.spec, &deployment.roles)
+    }
+
+    /// The same records with the roles swapped.
+    pub fn swapped(self) -> RecordSet {
+        RecordSet {
+            stable: self.canary,
+            canary: self.stable,
+            ..self
+        }
+    }
+
+    pub fn roles(&self) -> SlotRoles {
+        SlotRoles::new(self.stable.slot.clone(), self.canary.slot.clone())
+    }
+
+    /// "api.example.com. CNAME in zone Z…", for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} in zone {}",
+            self.name,
+            self.record_type.as_str(),
+            self.hosted_zone_id
+        )
     }
 }
 
@@ -47,17 +97,17 @@ pub struct WeightedRecord {
     pub ttl_seconds: Option<u32>,
 }
 
-/// The blue and green records found under a record set's name and type.
+/// The stable and canary slots' records found under a record set's name and type.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct WeightedRecords {
-    pub blue: Option<WeightedRecord>,
-    pub green: Option<WeightedRecord>,
+    pub stable: Option<WeightedRecord>,
+    pub canary: Option<WeightedRecord>,
 }
 
 impl WeightedRecords {
     /// The weights, when both records exist and are not both 0.
     pub fn weights(&self) -> Option<WeightPair> {
-        WeightPair::new(self.blue.as_ref()?.weight, self.green.as_ref()?.weight).ok()
+        WeightPair::new(self.stable.as_ref()?.weight, self.canary.as_ref()?.weight).ok()
     }
 }
 
@@ -118,7 +168,7 @@ impl RouterError {
     }
 }
 
-/// Moves traffic between blue and green.
+/// Moves traffic between a record set's two slots.
 pub trait TrafficRouter: Send + Sync {
     /// The hosted zone's domain, e.g. `example.com.`.
     fn zone_domain(
@@ -126,7 +176,7 @@ pub trait TrafficRouter: Send + Sync {
         zone_id: &str,
     ) -> impl Future<Output = Result<String, RouterError>> + Send;
 
-    /// The blue and green records under the record set's name and type.
+    /// The two slots' records under the record set's name and type.
     fn read_weights(
         &self,
         records: &RecordSet,

@@ -11,7 +11,7 @@ pub use defaults::merge_over_defaults;
 pub use errors::{FieldError, SpecErrors, SpecWarning};
 pub use model::{
     AnalysisSpec, Approval, DeploymentSpec, Dimensions, InconclusiveAction, InconclusivePolicy,
-    MetricSpec, RecordType, ReleaseSpec, RollbackSpec, Target,
+    MetricSpec, RecordType, ReleaseSpec, RollbackSpec, SlotSpec, Slots,
 };
 pub use strategy::{BlueGreenStrategy, CanaryStrategy, LinearStrategy, Strategy};
 pub use validate::{MAX_BAKE_SECONDS, MAX_STEPS, MAX_TTL_SECONDS, ValidationContext};

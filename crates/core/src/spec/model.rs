@@ -10,6 +10,7 @@ use super::errors::{FieldError, SpecErrors};
 use super::strategy::Strategy;
 use crate::metrics::MetricQuery;
 use crate::plan::StepPlan;
+use crate::slots::SlotRoles;
 
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,10 +29,10 @@ pub struct DeploymentSpec {
     /// TTL of both weighted records; a step is live this long after Route 53 is in sync.
     #[serde(default = "default_ttl_seconds")]
     pub ttl_seconds: u32,
+    /// The service's two slots by name (each record's set identifier): where each points and
+    /// which CloudWatch dimensions identify its metrics.
     #[serde(default)]
-    pub blue: Target,
-    #[serde(default)]
-    pub green: Target,
+    pub slots: Slots,
     #[serde(default)]
     pub strategy: Strategy,
     #[serde(default)]
@@ -91,16 +92,23 @@ impl RecordType {
     }
 }
 
-/// Where one colour's record points.
+/// A service's slots by name; a valid spec has exactly two.
+pub type Slots = BTreeMap<String, SlotSpec>;
+
+/// One slot: where its record points and how its metrics are told apart from the other's.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Target {
+pub struct SlotSpec {
     /// A DNS name (CNAME, or an alias target) or an IP address (A / AAAA without alias).
     #[serde(default)]
     pub target: String,
     /// Set for an alias record (an ALB, CloudFront, …): the target's own hosted zone id.
     pub alias_hosted_zone_id: Option<String>,
+    /// Added to every metric query read for this slot (e.g. its load balancer), so one query
+    /// reads the canary and, as baseline, the stable slot.
+    #[serde(default, skip_serializing_if = "Dimensions::is_empty")]
+    pub dimensions: Dimensions,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,15 +163,18 @@ pub struct MetricSpec {
     /// What the number means, for people: "percent", "ms", …
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub unit: String,
-    /// The series read for green.
+    /// The series read: namespace, metric and the dimensions both slots share. The slot's own
+    /// dimensions are added for the canary and, over the same window, for the stable slot.
     pub query: MetricQuery,
-    /// The same for blue, read over the same window, to compare against.
-    pub baseline_query: Option<MetricQuery>,
-    /// Green fails above this.
+    /// Per slot name, dimensions this metric uses instead of the slot's `dimensions` (a
+    /// metric published under other dimensions than the rest).
+    pub slot_dimensions: Option<BTreeMap<String, Dimensions>>,
+    /// The canary fails above this.
     pub max: Option<f64>,
-    /// Green fails below this.
+    /// The canary fails below this.
     pub min: Option<f64>,
-    /// Green fails when it exceeds blue's value by more than this (needs `baselineQuery`).
+    /// The canary fails when it exceeds the stable slot's value by more than this (needs the
+    /// slots told apart by dimensions).
     pub max_increase_over_baseline: Option<f64>,
 }
 
@@ -216,7 +227,7 @@ pub enum Approval {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RollbackSpec {
-    /// Green percents to ramp down through before 0; empty rolls back in one change.
+    /// Canary percents to ramp down through before 0; empty rolls back in one change.
     #[serde(default)]
     pub steps: Vec<f64>,
     /// Seconds at each ramp-down step.
@@ -225,8 +236,8 @@ pub struct RollbackSpec {
 }
 
 impl RollbackSpec {
-    /// The green percents a rollback passes through, ending at 0. No steps mean an instant
-    /// rollback: one change to 100 % blue.
+    /// The canary percents a rollback passes through, ending at 0. No steps mean an instant
+    /// rollback: one change to 100 % stable.
     pub fn percents(&self) -> Vec<f64> {
         let mut percents: Vec<f64> = self.steps.iter().copied().filter(|p| *p > 0.0).collect();
         percents.push(0.0);
@@ -282,6 +293,31 @@ impl DeploymentSpec {
     /// The steps this spec asks for.
     pub fn plan(&self) -> StepPlan {
         self.strategy.plan()
+    }
+
+    /// The slot names in their stored order: the roles of a deployment on a record set where
+    /// the first carries all traffic.
+    pub fn slot_roles(&self) -> Option<SlotRoles> {
+        let mut names = self.slots.keys();
+        Some(SlotRoles::new(names.next()?.clone(), names.next()?.clone()))
+    }
+
+    /// The dimensions `metric` is read with for `slot`: its own override, else the slot's.
+    pub fn metric_dimensions(&self, metric: &MetricSpec, slot: &str) -> Dimensions {
+        metric
+            .slot_dimensions
+            .as_ref()
+            .and_then(|per_slot| per_slot.get(slot))
+            .or_else(|| self.slots.get(slot).map(|s| &s.dimensions))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether `metric` can be read separately for the two slots, so the stable slot gives a
+    /// baseline: their dimensions differ.
+    pub fn has_baseline(&self, metric: &MetricSpec, roles: &SlotRoles) -> bool {
+        self.metric_dimensions(metric, &roles.stable)
+            != self.metric_dimensions(metric, &roles.canary)
     }
 }
 

@@ -214,7 +214,7 @@ mod tests {
     fn blue_green_plan_is_one_full_step() {
         let plan = Strategy::BlueGreen(BlueGreenStrategy { bake_seconds: 600 }).plan();
         assert_eq!(plan.steps.len(), 1);
-        assert_eq!(plan.steps[0].weights, WeightPair::ALL_GREEN);
+        assert_eq!(plan.steps[0].weights, WeightPair::ALL_CANARY);
         assert_eq!(plan.steps[0].bake_seconds, 600);
     }
 
@@ -230,7 +230,7 @@ mod tests {
             prop_assert_eq!(plan.steps.last().map(|s| s.percent), Some(100.0));
             for pair in plan.steps.windows(2) {
                 prop_assert!(pair[0].percent < pair[1].percent);
-                prop_assert!(pair[0].green_share <= pair[1].green_share);
+                prop_assert!(pair[0].canary_share <= pair[1].canary_share);
             }
         }
     }

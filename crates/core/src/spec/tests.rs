@@ -10,8 +10,12 @@ fn valid() -> Value {
         "recordName": "api.example.com.",
         "recordType": "CNAME",
         "ttlSeconds": 60,
-        "blue": { "target": "blue-alb-123.us-east-1.elb.amazonaws.com" },
-        "green": { "target": "green-alb-456.us-east-1.elb.amazonaws.com" },
+        "slots": {
+            "blue": { "target": "blue-alb-123.us-east-1.elb.amazonaws.com",
+                      "dimensions": { "TargetGroup": "targetgroup/blue/1" } },
+            "green": { "target": "green-alb-456.us-east-1.elb.amazonaws.com",
+                       "dimensions": { "TargetGroup": "targetgroup/green/2" } }
+        },
         "strategy": { "kind": "canary", "steps": [1, 5, 25, 50, 100], "bakeSeconds": 300 },
         "analysis": {
             "metrics": [
@@ -19,10 +23,8 @@ fn valid() -> Value {
                     "name": "error-rate", "unit": "percent", "max": 0.5,
                     "query": {
                         "kind": "ratio", "scale": 100,
-                        "numerator": { "namespace": "AWS/ApplicationELB", "metricName": "HTTPCode_Target_5XX_Count",
-                                       "dimensions": { "TargetGroup": "green" } },
-                        "denominator": { "namespace": "AWS/ApplicationELB", "metricName": "RequestCount",
-                                         "dimensions": { "TargetGroup": "green" } }
+                        "numerator": { "namespace": "AWS/ApplicationELB", "metricName": "HTTPCode_Target_5XX_Count" },
+                        "denominator": { "namespace": "AWS/ApplicationELB", "metricName": "RequestCount" }
                     }
                 },
                 {
@@ -113,8 +115,7 @@ fn every_missing_required_field_is_named_at_once() {
         "version:",
         "hostedZoneId:",
         "recordName:",
-        "blue.target:",
-        "green.target:",
+        "slots:",
         "analysis.metrics:",
     ] {
         assert!(
@@ -192,47 +193,54 @@ fn targets_match_the_record_type() {
     assert_problem(
         with(
             valid(),
-            "/green/target",
+            "/slots/green/target",
             json!("blue-alb-123.us-east-1.elb.amazonaws.com."),
         ),
-        "green.target: must differ from blue.target",
+        "slots.green.target: must differ from slots.blue.target",
     );
     assert_problem(
-        with(valid(), "/green/target", json!("not a host")),
-        "green.target: \"not a host\" is not a valid DNS name",
+        with(valid(), "/slots/green/target", json!("not a host")),
+        "slots.green.target: \"not a host\" is not a valid DNS name",
     );
     let a_record = with(valid(), "/recordType", json!("A"));
     assert_problem(
         a_record.clone(),
-        "blue.target: \"blue-alb-123.us-east-1.elb.amazonaws.com\" is not an IPv4 address",
+        "slots.blue.target: \"blue-alb-123.us-east-1.elb.amazonaws.com\" is not an IPv4 address",
     );
     let a_record = with(
-        with(a_record, "/blue/target", json!("10.0.0.1")),
-        "/green/target",
+        with(a_record, "/slots/blue/target", json!("10.0.0.1")),
+        "/slots/green/target",
         json!("10.0.0.2"),
     );
     assert_eq!(problems(a_record), Vec::<String>::new());
     let aaaa = with(
         with(
             with(valid(), "/recordType", json!("AAAA")),
-            "/blue/target",
+            "/slots/blue/target",
             json!("::1"),
         ),
-        "/green/target",
+        "/slots/green/target",
         json!("10.0.0.2"),
     );
-    assert_problem(aaaa, "green.target: \"10.0.0.2\" is not an IPv6 address");
+    assert_problem(
+        aaaa,
+        "slots.green.target: \"10.0.0.2\" is not an IPv6 address",
+    );
     let alias = with(
         with(valid(), "/recordType", json!("A")),
-        "/blue",
+        "/slots/blue",
         json!({"target": "blue-alb.elb.amazonaws.com", "aliasHostedZoneId": "Z35SXDOTRQ7X7K"}),
     );
-    assert_problem(alias.clone(), "green.target:");
-    assert!(!problems(alias).iter().any(|p| p.starts_with("blue")));
-    let cname_alias = with(valid(), "/blue/aliasHostedZoneId", json!("Z35SXDOTRQ7X7K"));
+    assert_problem(alias.clone(), "slots.green.target:");
+    assert!(!problems(alias).iter().any(|p| p.starts_with("slots.blue")));
+    let cname_alias = with(
+        valid(),
+        "/slots/blue/aliasHostedZoneId",
+        json!("Z35SXDOTRQ7X7K"),
+    );
     assert_problem(
         cname_alias,
-        "blue.aliasHostedZoneId: alias records must be of type A or AAAA",
+        "slots.blue.aliasHostedZoneId: alias records must be of type A or AAAA",
     );
     assert_problem(
         with(valid(), "/recordType", json!("MX")),
@@ -367,13 +375,27 @@ fn metrics_need_names_thresholds_and_complete_queries() {
         with(valid(), "/analysis/metrics/1/min", json!(3000)),
         "analysis.metrics[1].min: 3000 is above max 2000",
     );
-    assert_problem(
-        with(
+    // The valid request's slots are told apart by TargetGroup: a baseline exists.
+    assert!(
+        problems(with(
             valid(),
             "/analysis/metrics/0/maxIncreaseOverBaseline",
             json!(0.1),
+        ))
+        .is_empty()
+    );
+    let undivided = with(
+        with(valid(), "/slots/blue/dimensions", json!({})),
+        "/slots/green/dimensions",
+        json!({}),
+    );
+    assert_problem(
+        with(
+            undivided,
+            "/analysis/metrics/0/maxIncreaseOverBaseline",
+            json!(0.1),
         ),
-        "analysis.metrics[0].maxIncreaseOverBaseline: needs baselineQuery",
+        "analysis.metrics[0].maxIncreaseOverBaseline: needs the slots told apart",
     );
     assert_problem(
         with(
@@ -411,14 +433,63 @@ fn metrics_need_names_thresholds_and_complete_queries() {
         ),
         "analysis.metrics[1].query.metric.dimensions.TargetGroup:",
     );
-    let baseline = with(
-        valid(),
-        "/analysis/metrics/1/baselineQuery",
-        json!({"kind": "statistic", "stat": "p95", "metric": {"namespace": "", "metricName": "T"}}),
+    assert_problem(
+        with(
+            valid(),
+            "/analysis/metrics/1/baselineQuery",
+            json!({"kind": "statistic", "stat": "p95", "metric": {"namespace": "N", "metricName": "T"}}),
+        ),
+        "analysis.metrics[1].baselineQuery: unknown field",
     );
     assert_problem(
-        baseline,
-        "analysis.metrics[1].baselineQuery.metric.namespace: is required",
+        with(
+            valid(),
+            "/analysis/metrics/1/slotDimensions",
+            json!({"blue": {"TargetGroup": "tg/b"}, "purple": {"TargetGroup": "tg/p"}}),
+        ),
+        "analysis.metrics[1].slotDimensions.purple: no slot is named \"purple\" (slots: blue, green)",
+    );
+}
+
+#[test]
+fn exactly_two_named_slots_with_their_own_targets() {
+    assert_problem(
+        with(
+            valid(),
+            "/slots",
+            json!({"blue": {"target": "blue.example.net"}}),
+        ),
+        "slots: names 1 slot(s); exactly two are needed",
+    );
+    assert_problem(
+        with(
+            valid(),
+            "/slots/purple",
+            json!({"target": "purple.example.net"}),
+        ),
+        "slots: names 3 slot(s)",
+    );
+    let renamed = with(
+        valid(),
+        "/slots",
+        json!({"a b": {"target": "a.example.net"}, "c": {"target": "c.example.net"}}),
+    );
+    assert_problem(
+        renamed,
+        "slots.a b: a slot name is its record's set identifier",
+    );
+    assert_problem(
+        with(
+            valid(),
+            "/slots/green/dimensions",
+            json!({"TargetGroup": " "}),
+        ),
+        "slots.green.dimensions: dimension names and values must not be empty",
+    );
+    let spec = DeploymentSpec::from_json(&valid()).unwrap();
+    assert_eq!(
+        spec.slot_roles(),
+        Some(crate::slots::SlotRoles::new("blue", "green"))
     );
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::errors::{FieldError, SpecErrors, SpecWarning};
-use super::model::{AnalysisSpec, DeploymentSpec, RecordType, ReleaseSpec, RollbackSpec, Target};
+use super::model::{AnalysisSpec, DeploymentSpec, RecordType, ReleaseSpec, RollbackSpec, SlotSpec};
 use super::strategy::Strategy;
 use crate::metrics::{MetricQuery, MetricRef, Statistic};
 
@@ -46,7 +46,7 @@ impl DeploymentSpec {
     }
 
     /// Steps too short for the expected traffic to reach `analysis.minSamples`: expected
-    /// requests per second × the step's green share × its bake.
+    /// requests per second × the step's canary share × its bake.
     pub fn sample_size_warnings(&self) -> Vec<SpecWarning> {
         let Some(rps) = self
             .expected_requests_per_second
@@ -58,11 +58,11 @@ impl DeploymentSpec {
             .steps
             .iter()
             .filter_map(|step| {
-                let expected = rps * step.green_share / 100.0 * f64::from(step.bake_seconds);
+                let expected = rps * step.canary_share / 100.0 * f64::from(step.bake_seconds);
                 (expected < self.analysis.min_samples as f64).then(|| SpecWarning {
                     field: format!("strategy.steps[{}]", step.index),
                     message: format!(
-                        "at {}% for {} s about {expected:.0} requests reach green, fewer than \
+                        "at {}% for {} s about {expected:.0} requests reach the canary, fewer than \
                          analysis.minSamples ({}): its analysis will likely be inconclusive; \
                          bake longer or start with a larger step",
                         step.percent, step.bake_seconds, self.analysis.min_samples
@@ -143,20 +143,89 @@ impl DeploymentSpec {
                 ),
             );
         }
-        self.check_target("blue", &self.blue, errors);
-        self.check_target("green", &self.green, errors);
-        if !self.blue.target.is_empty()
-            && self
-                .blue
-                .target
-                .trim_end_matches('.')
-                .eq_ignore_ascii_case(self.green.target.trim_end_matches('.'))
+        self.check_slots(errors);
+    }
+
+    fn check_slots(&self, errors: &mut Problems) {
+        if self.slots.len() != 2 {
+            errors.push(
+                "slots",
+                format!(
+                    "names {} slot(s); exactly two are needed, one per weighted record, e.g. \
+                     {{\"blue\": {{\"target\": …}}, \"green\": {{\"target\": …}}}}",
+                    self.slots.len()
+                ),
+            );
+        }
+        for (name, slot) in &self.slots {
+            if !is_set_identifier(name) {
+                errors.push(
+                    format!("slots.{name}"),
+                    "a slot name is its record's set identifier: 1–128 letters, digits, '-' or '_'",
+                );
+            }
+            self.check_target(name, slot, errors);
+            for (key, value) in &slot.dimensions {
+                if key.trim().is_empty() || value.trim().is_empty() {
+                    errors.push(
+                        format!("slots.{name}.dimensions"),
+                        "dimension names and values must not be empty",
+                    );
+                }
+            }
+        }
+        let targets: Vec<(&String, String)> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| !slot.target.trim().is_empty())
+            .map(|(name, slot)| {
+                (
+                    name,
+                    slot.target
+                        .trim()
+                        .trim_end_matches('.')
+                        .to_ascii_lowercase(),
+                )
+            })
+            .collect();
+        if let [(first, a), (second, b)] = targets.as_slice()
+            && a == b
         {
-            errors.push("green.target", "must differ from blue.target");
+            errors.push(
+                format!("slots.{second}.target"),
+                format!("must differ from slots.{first}.target: two slots cannot share one target"),
+            );
+        }
+        if self.slots.len() == 2 {
+            for (i, metric) in self.analysis.metrics.iter().enumerate() {
+                let base = format!("analysis.metrics[{i}]");
+                for slot in metric.slot_dimensions.iter().flat_map(|m| m.keys()) {
+                    if !self.slots.contains_key(slot) {
+                        errors.push(
+                            format!("{base}.slotDimensions.{slot}"),
+                            format!(
+                                "no slot is named {slot:?} (slots: {})",
+                                self.slots.keys().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                        );
+                    }
+                }
+                if metric.max_increase_over_baseline.is_some()
+                    && let Some(roles) = self.slot_roles()
+                    && !self.has_baseline(metric, &roles)
+                {
+                    errors.push(
+                        format!("{base}.maxIncreaseOverBaseline"),
+                        "needs the slots told apart: give each slot (or this metric's \
+                         slotDimensions) its own dimensions, so the stable slot gives a baseline",
+                    );
+                }
+            }
         }
     }
 
-    fn check_target(&self, colour: &str, target: &Target, errors: &mut Problems) {
+    fn check_target(&self, slot: &str, target: &SlotSpec, errors: &mut Problems) {
+        let colour = format!("slots.{slot}");
         let field = format!("{colour}.target");
         if target.target.trim().is_empty() {
             errors.push(field, "is required");
@@ -334,16 +403,7 @@ fn check_analysis(analysis: &AnalysisSpec, errors: &mut Problems) {
         {
             errors.push(format!("{base}.min"), format!("{min} is above max {max}"));
         }
-        if metric.max_increase_over_baseline.is_some() && metric.baseline_query.is_none() {
-            errors.push(
-                format!("{base}.maxIncreaseOverBaseline"),
-                "needs baselineQuery: there is no blue value to compare with",
-            );
-        }
         check_query(&format!("{base}.query"), &metric.query, errors);
-        if let Some(baseline) = &metric.baseline_query {
-            check_query(&format!("{base}.baselineQuery"), baseline, errors);
-        }
     }
     if analysis.min_samples == 0 {
         errors.push(
@@ -466,6 +526,13 @@ fn is_service_name(name: &str) -> bool {
     name.len() <= 64
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn is_set_identifier(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn is_dns_name(name: &str) -> bool {

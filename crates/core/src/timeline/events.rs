@@ -68,7 +68,7 @@ impl EventView<'_> {
 pub enum Fact<'e> {
     /// Green's real share moved; `step` is the step it moved to, `None` for an ending.
     TrafficMoved {
-        green_share: f64,
+        canary_share: f64,
         step: Option<usize>,
     },
     /// Traffic was shifted to a step (a span starts, unless the step's span is still open).
@@ -149,19 +149,19 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
             step,
             asked_percent,
             weights,
-            green_share,
+            canary_share,
             ..
         } => {
             facts.push(Fact::TrafficMoved {
-                green_share: *green_share,
+                canary_share: *canary_share,
                 step: Some(*step),
             });
             facts.push(Fact::StepShifted(StepSpan {
                 step: *step,
                 asked_percent: *asked_percent,
-                green_share: *green_share,
-                blue_weight: weights.blue(),
-                green_weight: weights.green(),
+                canary_share: *canary_share,
+                blue_weight: weights.stable(),
+                green_weight: weights.canary(),
                 shifted_at: at,
                 live_at: None,
                 until: None,
@@ -171,9 +171,9 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
                 format!(
                     "{}  Route 53 weights blue {} / green {} → {} green",
                     context.step(*step),
-                    weights.blue(),
-                    weights.green(),
-                    percent(*green_share)
+                    weights.stable(),
+                    weights.canary(),
+                    percent(*canary_share)
                 ),
                 Vec::new(),
             )
@@ -301,7 +301,7 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
             ..
         } => {
             facts.push(Fact::TrafficMoved {
-                green_share: weights.green_percent(),
+                canary_share: weights.canary_percent(),
                 step: None,
             });
             (
@@ -321,7 +321,7 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
         }
         EventKind::Promoted { weights, .. } => {
             facts.push(Fact::TrafficMoved {
-                green_share: weights.green_percent(),
+                canary_share: weights.canary_percent(),
                 step: None,
             });
             (

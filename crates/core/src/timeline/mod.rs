@@ -44,7 +44,7 @@ impl Timeline {
                 .collect(),
             traffic: vec![TrafficPoint {
                 at: deployment.started_at,
-                green_share: 0.0,
+                canary_share: 0.0,
                 step: None,
             }],
             steps: Vec::new(),
@@ -85,8 +85,8 @@ impl Timeline {
         let at = view.at;
         for fact in view.facts {
             match fact {
-                Fact::TrafficMoved { green_share, step } => {
-                    self.move_traffic(at, green_share, step);
+                Fact::TrafficMoved { canary_share, step } => {
+                    self.move_traffic(at, canary_share, step);
                 }
                 Fact::StepShifted(span) => {
                     // A shift repeated for the same step (a retried task) keeps its first span.
@@ -161,7 +161,7 @@ impl Timeline {
         &mut self.metrics[index]
     }
 
-    fn move_traffic(&mut self, at: DateTime<Utc>, green_share: f64, step: Option<usize>) {
+    fn move_traffic(&mut self, at: DateTime<Utc>, canary_share: f64, step: Option<usize>) {
         if let Some(span) = self.steps.last_mut()
             && span.until.is_none()
             && step != Some(span.step)
@@ -170,7 +170,7 @@ impl Timeline {
         }
         self.traffic.push(TrafficPoint {
             at,
-            green_share,
+            canary_share,
             step,
         });
     }
@@ -182,7 +182,7 @@ impl Timeline {
 
     /// Green's share at the end of the history.
     pub fn current_share(&self) -> f64 {
-        self.traffic.last().map(|p| p.green_share).unwrap_or(0.0)
+        self.traffic.last().map(|p| p.canary_share).unwrap_or(0.0)
     }
 
     /// The step live now (or being shifted to), while the deployment runs.

@@ -49,7 +49,7 @@ pub struct PlannedStep {
 pub struct TrafficPoint {
     pub at: DateTime<Utc>,
     /// Green's real share in percent (from the Route 53 weights, not the asked percent).
-    pub green_share: f64,
+    pub canary_share: f64,
     pub step: Option<usize>,
 }
 
@@ -59,7 +59,7 @@ pub struct TrafficPoint {
 pub struct StepSpan {
     pub step: usize,
     pub asked_percent: f64,
-    pub green_share: f64,
+    pub canary_share: f64,
     pub blue_weight: u8,
     pub green_weight: u8,
     pub shifted_at: DateTime<Utc>,

@@ -67,7 +67,7 @@ fn shifted(step: usize, percent: f64) -> EventKind {
         step,
         asked_percent: percent,
         weights,
-        green_share: weights.green_percent(),
+        canary_share: weights.canary_percent(),
         change_id: "C1".into(),
     }
 }
@@ -118,7 +118,7 @@ fn a_promoted_deployment_reads_as_steps_analyses_and_an_ending() {
             8,
             100,
             EventKind::Promoted {
-                weights: WeightPair::ALL_GREEN,
+                weights: WeightPair::ALL_CANARY,
                 change_id: "C3".into(),
             },
         ),
@@ -130,7 +130,7 @@ fn a_promoted_deployment_reads_as_steps_analyses_and_an_ending() {
     assert_eq!(t.steps[0].until, Some(at(34)));
     assert_eq!(t.steps[0].live_at, Some(at(3)));
     assert_eq!(t.steps[1].until, Some(at(100)));
-    let shares: Vec<f64> = t.traffic.iter().map(|p| p.green_share).collect();
+    let shares: Vec<f64> = t.traffic.iter().map(|p| p.canary_share).collect();
     assert_eq!(shares, vec![0.0, 10.0, 100.0, 100.0]);
     let kinds: Vec<MarkerKind> = t.markers.iter().map(|m| m.kind).collect();
     assert_eq!(
@@ -190,7 +190,7 @@ fn a_rollback_returns_traffic_to_blue_and_closes_the_step() {
             35,
             EventKind::RolledBack {
                 reason: "error-rate 4 above 1".into(),
-                weights: WeightPair::ALL_BLUE,
+                weights: WeightPair::ALL_STABLE,
                 change_id: "C2".into(),
                 alarm_to_traffic_ms: None,
             },
@@ -215,7 +215,7 @@ fn a_baking_step_is_due_after_its_bake_or_after_a_re_judgement() {
     d.traffic = Some(crate::deployment::TrafficState {
         asked_percent: 10.0,
         weights,
-        green_share: weights.green_percent(),
+        canary_share: weights.canary_percent(),
         change_id: "C1".into(),
         changed_at: at(1),
         live_at: Some(at(3)),
@@ -336,7 +336,7 @@ fn each_event_kind_reads_as_its_lines() {
         (
             EventKind::RolledBack {
                 reason: "alarm went off".into(),
-                weights: WeightPair::ALL_BLUE,
+                weights: WeightPair::ALL_STABLE,
                 change_id: "C2".into(),
                 alarm_to_traffic_ms: Some(168),
             },
@@ -347,7 +347,7 @@ fn each_event_kind_reads_as_its_lines() {
         ),
         (
             EventKind::Promoted {
-                weights: WeightPair::ALL_GREEN,
+                weights: WeightPair::ALL_CANARY,
                 change_id: "C3".into(),
             },
             vec!["12:00:05  promoted: 100% green"],

@@ -49,8 +49,9 @@ pub async fn analyze_step(
         end: now.max(live_at),
     };
     let analysis = &deployment.spec.analysis;
-    let series = metrics.fetch(&analysis_queries(analysis), window).await?;
-    let results = judge(analysis, &series);
+    let queries = analysis_queries(&deployment.spec, &deployment.roles);
+    let series = metrics.fetch(&queries, window).await?;
+    let results = judge(&deployment.spec, &deployment.roles, &series);
     let verdict = overall_verdict(&results);
     let reasons = verdict_reasons(&results, verdict);
     let mut counters = deployment.counters;

@@ -152,10 +152,10 @@ where
             Fence::Ended(outcome) => return Ok(outcome),
         };
 
-        let records = RecordSet::from_spec(&deployment.spec);
+        let records = RecordSet::of(&deployment);
         let change = self
             .router
-            .set_weights(&records, WeightPair::ALL_BLUE)
+            .set_weights(&records, WeightPair::ALL_STABLE)
             .await?;
         let to_traffic_ms = since.map(|t| (self.clock.now() - t).num_milliseconds());
         tracing::warn!(deployment_id = %id, %reason, ?to_traffic_ms, "taken over: 100% blue");
@@ -223,17 +223,17 @@ where
             Fence::Held(deployment, token) => (*deployment, token),
             Fence::Ended(outcome) => return Ok(outcome),
         };
-        let records = RecordSet::from_spec(&deployment.spec);
+        let records = RecordSet::of(&deployment);
         let change = self
             .router
-            .set_weights(&records, WeightPair::ALL_GREEN)
+            .set_weights(&records, WeightPair::ALL_CANARY)
             .await?;
         let reason =
             format!("promoted by {who}, skipping the remaining steps and analysis (forced)");
         self.stop_execution(&deployment, waiting_token, &reason)
             .await;
         let now = self.clock.now();
-        deployment.traffic = Some(TrafficState::all_green(change.0.clone(), now));
+        deployment.traffic = Some(TrafficState::all_canary(change.0.clone(), now));
         deployment.outcome = Some(Outcome {
             reason: reason.clone(),
             at: now,
@@ -243,7 +243,7 @@ where
                 Status::Promoted,
                 now,
                 EventKind::Promoted {
-                    weights: WeightPair::ALL_GREEN,
+                    weights: WeightPair::ALL_CANARY,
                     change_id: change.0,
                 },
             )

@@ -40,12 +40,12 @@ pub async fn finalize(
             ),
         });
     }
-    let records = RecordSet::from_spec(&deployment.spec);
-    let change = router.set_weights(&records, WeightPair::ALL_GREEN).await?;
+    let records = RecordSet::of(&deployment);
+    let change = router.set_weights(&records, WeightPair::ALL_CANARY).await?;
     router.wait_for_sync(&change, SYNC_TIMEOUT).await?;
 
     let now = clock.now();
-    deployment.traffic = Some(TrafficState::all_green(change.0.clone(), now));
+    deployment.traffic = Some(TrafficState::all_canary(change.0.clone(), now));
     deployment.outcome = Some(Outcome {
         reason: "every step passed analysis".into(),
         at: now,
@@ -56,7 +56,7 @@ pub async fn finalize(
             Status::Promoted,
             now,
             EventKind::Promoted {
-                weights: WeightPair::ALL_GREEN,
+                weights: WeightPair::ALL_CANARY,
                 change_id: change.0,
             },
         )
@@ -65,7 +65,7 @@ pub async fn finalize(
         if let WorkflowError::Fenced { id, by, .. } = &error {
             // Taken over while green went to 100 %: put blue back ourselves.
             tracing::warn!(deployment_id = %id, %by, "taken over while promoting; restoring 100% blue");
-            router.set_weights(&records, WeightPair::ALL_BLUE).await?;
+            router.set_weights(&records, WeightPair::ALL_STABLE).await?;
         }
         return Err(error);
     }

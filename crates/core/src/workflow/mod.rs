@@ -31,4 +31,4 @@ pub use rollback::{CaughtError, RollbackRequest, roll_back};
 pub use shift::shift_traffic;
 pub use sync::{SyncLimits, check_sync};
 pub use trigger::{TriggerOutcome, trigger_release};
-pub use validate::{ValidateRequest, check_request, validate_deployment};
+pub use validate::{ValidateRequest, check_request, check_world, validate_deployment};

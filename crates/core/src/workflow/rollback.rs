@@ -96,7 +96,7 @@ pub async fn roll_back(
             .map_err(|_| fenced(&deployment))?;
         save_driven(store, &deployment, &event).await?;
     }
-    let change = return_to_blue(router, clock, &deployment).await?;
+    let change = return_to_stable(router, clock, &deployment).await?;
     complete_rollback(
         store,
         notifier,
@@ -115,13 +115,13 @@ pub async fn roll_back(
 
 /// Walks green down through the spec's ramp-down percents to 0, each change in sync before
 /// the next; returns the final change.
-async fn return_to_blue(
+async fn return_to_stable(
     router: &impl TrafficRouter,
     clock: &impl Clock,
     deployment: &Deployment,
 ) -> Result<ChangeId, WorkflowError> {
-    let records = RecordSet::from_spec(&deployment.spec);
-    let current = deployment.current_green_share();
+    let records = RecordSet::of(&deployment);
+    let current = deployment.current_canary_share();
     let percents: Vec<f64> = deployment
         .spec
         .rollback
@@ -163,8 +163,8 @@ pub(crate) async fn complete_rollback(
 ) -> Result<(), WorkflowError> {
     let now = clock.now();
     if let Some(traffic) = deployment.traffic.as_mut() {
-        traffic.weights = WeightPair::ALL_BLUE;
-        traffic.green_share = 0.0;
+        traffic.weights = WeightPair::ALL_STABLE;
+        traffic.canary_share = 0.0;
         traffic.asked_percent = 0.0;
         traffic.change_id = change.0.clone();
         traffic.changed_at = now;
@@ -180,7 +180,7 @@ pub(crate) async fn complete_rollback(
             now,
             EventKind::RolledBack {
                 reason: reason.to_string(),
-                weights: WeightPair::ALL_BLUE,
+                weights: WeightPair::ALL_STABLE,
                 change_id: change.0,
                 alarm_to_traffic_ms,
             },

@@ -51,14 +51,14 @@ pub async fn shift_traffic(
         .map_err(|_| fenced(&deployment))?;
     save_driven(store, &deployment, &claim).await?;
 
-    let records = RecordSet::from_spec(&deployment.spec);
+    let records = RecordSet::of(&deployment);
     let change = router.set_weights(&records, step.weights).await?;
 
     let changed_at = clock.now();
     deployment.traffic = Some(TrafficState {
         asked_percent: step.percent,
         weights: step.weights,
-        green_share: step.green_share,
+        canary_share: step.canary_share,
         change_id: change.0.clone(),
         changed_at,
         live_at: None,
@@ -71,7 +71,7 @@ pub async fn shift_traffic(
                 step: step.index,
                 asked_percent: step.percent,
                 weights: step.weights,
-                green_share: step.green_share,
+                canary_share: step.canary_share,
                 change_id: change.0.clone(),
             },
         )
@@ -81,7 +81,7 @@ pub async fn shift_traffic(
         Err(WorkflowError::Fenced { id, status, by }) => {
             // Our change may have landed after the takeover's: put blue back ourselves.
             tracing::warn!(deployment_id = %id, %by, "taken over while shifting; restoring 100% blue");
-            router.set_weights(&records, WeightPair::ALL_BLUE).await?;
+            router.set_weights(&records, WeightPair::ALL_STABLE).await?;
             return Err(WorkflowError::Fenced { id, status, by });
         }
         Err(other) => return Err(other),
@@ -90,8 +90,8 @@ pub async fn shift_traffic(
         deployment_id = %deployment.id,
         step = step.index,
         percent = step.percent,
-        blue = step.weights.blue(),
-        green = step.weights.green(),
+        blue = step.weights.stable(),
+        green = step.weights.canary(),
         change_id = %change,
         "traffic shifted"
     );

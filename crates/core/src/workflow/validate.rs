@@ -6,11 +6,12 @@ use super::cursor::Cursor;
 use super::error::WorkflowError;
 use super::record::notify;
 use crate::deployment::{Deployment, DeploymentId, EventKind, Status};
-use crate::plan::WeightPair;
 use crate::ports::{
     AlarmState, AlarmStates, Clock, DeploymentKey, Deployments, DeploymentsError, LockError,
-    Notifier, RecordSet, RouterError, ServiceConfigs, ServiceLock, ServiceLocks, TrafficRouter,
+    Notifier, RecordSet, RouterError, ServiceConfigs, ServiceLock, ServiceLocks, SlotRecord,
+    TrafficRouter, WeightedRecord,
 };
+use crate::slots::SlotRoles;
 use crate::spec::{DeploymentSpec, FieldError, SpecErrors, ValidationContext, merge_over_defaults};
 
 /// What Validate receives: the request as sent and the execution it runs in.
@@ -24,8 +25,8 @@ pub struct ValidateRequest {
     pub execution_arn: Option<String>,
 }
 
-/// Checks a deployment request against its spec rules and the real world (zone, records, blue
-/// carrying the traffic, alarms), takes the service's lock and writes the deployment record.
+/// Checks a deployment request against its spec rules and the real world (zone, records, one
+/// slot carrying the traffic, alarms), takes the service's lock and writes the deployment record.
 ///
 /// Nothing is written until every check passed. Run again for the same execution, it returns
 /// the deployment it created the first time.
@@ -46,8 +47,8 @@ pub async fn validate_deployment(
     // A retry of this very execution: the lock names it, and maybe the record exists.
     let held = store.lock(&spec.service).await?;
     // Another deployment holds the service: a conflict, checked before the world, whose
-    // records that deployment may already have moved (it would read as "green already
-    // receives traffic").
+    // records that deployment may already have moved (it would read as "both slots receive
+    // traffic").
     if let Some(other) = held
         .as_ref()
         .filter(|lock| lock.deployment.id != id && lock.lease_until >= clock.now())
@@ -65,11 +66,12 @@ pub async fn validate_deployment(
         return Ok(Cursor::at(&existing, 0));
     }
 
-    check_world(router, alarms, &spec).await?;
+    let roles = check_world(router, alarms, &spec).await?;
 
     let now = clock.now();
     let started_at = own_lock.map(|l| l.deployment.started_at).unwrap_or(now);
     let mut deployment = Deployment::new(id.clone(), spec, input.execution_arn, started_at);
+    deployment.roles = roles;
     let key = DeploymentKey::of(&deployment);
     let lock = ServiceLock {
         deployment: key.clone(),
@@ -204,65 +206,127 @@ pub async fn check_request(
     }
 }
 
-/// The records and alarms a valid spec names, checked against the world, reported together.
-async fn check_world(
+/// The records and alarms a valid spec names, checked against the world, reported together;
+/// on success, the roles the live weights give the slots. Validate runs it before it takes the
+/// lock, and `sluice start` before it starts anything.
+pub async fn check_world(
     router: &impl TrafficRouter,
     alarms: &impl AlarmStates,
     spec: &DeploymentSpec,
-) -> Result<(), WorkflowError> {
+) -> Result<SlotRoles, WorkflowError> {
     let mut problems = Vec::new();
-    check_records(router, spec, &mut problems).await?;
+    let roles = check_records(router, spec, &mut problems).await?;
     check_alarms(alarms, spec, &mut problems).await?;
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(SpecErrors(problems).into())
+    match roles {
+        Some(roles) if problems.is_empty() => Ok(roles),
+        _ => Err(SpecErrors(problems).into()),
     }
 }
 
+/// Reads both slots' records and decides the roles: the slot carrying all traffic is stable,
+/// the one at weight 0 the canary. Anything else, and any record whose target or TTL is not
+/// the slot's, is a problem that says what to do.
 async fn check_records(
     router: &impl TrafficRouter,
     spec: &DeploymentSpec,
     problems: &mut Vec<FieldError>,
-) -> Result<(), WorkflowError> {
-    let records = RecordSet::from_spec(spec);
+) -> Result<Option<SlotRoles>, WorkflowError> {
+    let Some(stored_order) = spec.slot_roles() else {
+        problems.push(FieldError {
+            field: "slots".into(),
+            message: "exactly two slots are needed".into(),
+        });
+        return Ok(None);
+    };
+    let records = RecordSet::with_roles(spec, &stored_order);
     let found = router.read_weights(&records).await?;
-    let describe = format!(
-        "{} {} in zone {}",
-        records.name,
-        records.record_type.as_str(),
-        records.hosted_zone_id
-    );
-    for (colour, record) in [
-        (RecordSet::BLUE, &found.blue),
-        (RecordSet::GREEN, &found.green),
+    let describe = records.describe();
+    let mut missing = false;
+    for (slot, record) in [
+        (&records.stable, &found.stable),
+        (&records.canary, &found.canary),
     ] {
-        if record.is_none() {
-            problems.push(FieldError {
-                field: "recordName".into(),
-                message: format!("no weighted record with set identifier {colour} for {describe}"),
-            });
+        match record {
+            None => {
+                missing = true;
+                problems.push(FieldError {
+                    field: format!("slots.{}", slot.slot),
+                    message: format!(
+                        "no weighted record with set identifier {} for {describe}: create both \
+                         slots' records (one at weight 1, the other at 0) before deploying",
+                        slot.slot
+                    ),
+                });
+            }
+            Some(live) => check_live_record(spec, slot, live, &describe, problems),
         }
     }
-    if let Some(weights) = found.weights() {
-        if weights.green() > 0 {
+    if missing {
+        return Ok(None);
+    }
+    let (first, second) = (&records.stable.slot, &records.canary.slot);
+    let weight = |r: &Option<WeightedRecord>| r.as_ref().map(|r| r.weight).unwrap_or(0);
+    let roles = match (weight(&found.stable), weight(&found.canary)) {
+        (0, 0) => {
             problems.push(FieldError {
                 field: "recordName".into(),
                 message: format!(
-                    "green already receives traffic ({weights}) on {describe}: blue must carry all of it before a deployment starts"
+                    "slots {first} and {second} both have weight 0 on {describe}: Route 53 \
+                     splits traffic evenly. Set the slot that runs the current version to \
+                     weight 1 (e.g. `sluice abort` of the last deployment, or by hand) first"
                 ),
             });
+            None
         }
-    } else if found.blue.is_some() && found.green.is_some() {
+        (_, 0) => Some(stored_order),
+        (0, _) => Some(stored_order.swapped()),
+        (a, b) => {
+            problems.push(FieldError {
+                field: "recordName".into(),
+                message: format!(
+                    "slots {first} (weight {a}) and {second} (weight {b}) both receive traffic \
+                     on {describe}: a deployment starts with one slot carrying all of it. Finish \
+                     or roll back the deployment that split it (`sluice status`), or put one \
+                     slot at weight 0"
+                ),
+            });
+            None
+        }
+    };
+    Ok(roles)
+}
+
+/// A live record must point where its slot says and keep the spec's TTL: a deployment would
+/// otherwise rewrite production's stable record on its first shift.
+fn check_live_record(
+    spec: &DeploymentSpec,
+    slot: &SlotRecord,
+    live: &WeightedRecord,
+    describe: &str,
+    problems: &mut Vec<FieldError>,
+) {
+    let normal = |t: &str| t.trim().trim_end_matches('.').to_ascii_lowercase();
+    if normal(&live.target) != normal(&slot.target) {
         problems.push(FieldError {
-            field: "recordName".into(),
+            field: format!("slots.{}.target", slot.slot),
             message: format!(
-                "blue and green both have weight 0 on {describe}: Route 53 splits traffic evenly"
+                "is {:?} but the live record {} of {describe} points at {:?}: correct the \
+                 service's CONFIG (or the request), or the record, so they agree",
+                slot.target, slot.slot, live.target
             ),
         });
     }
-    debug_assert_eq!(WeightPair::ALL_BLUE.green(), 0);
-    Ok(())
+    if let Some(ttl) = live.ttl_seconds
+        && ttl != spec.ttl_seconds
+    {
+        problems.push(FieldError {
+            field: "ttlSeconds".into(),
+            message: format!(
+                "is {} but the live record {} of {describe} has TTL {ttl}: make them agree",
+                spec.ttl_seconds, slot.slot
+            ),
+        });
+    }
 }
 
 async fn check_alarms(

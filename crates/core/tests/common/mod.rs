@@ -11,9 +11,10 @@ pub use sluice_core::metrics::MetricRef;
 pub use sluice_core::plan::WeightPair;
 pub use sluice_core::ports::{
     AlarmState, Clock, Deployments, RecordSet, RouterError, ServiceConfigs, StorageFailure,
-    TriggerLedger,
+    TriggerLedger, WeightedRecord,
 };
 pub use sluice_core::ports::{ExecutionStatus, Orchestrator};
+pub use sluice_core::slots::SlotRoles;
 pub use sluice_core::spec::DeploymentSpec;
 pub use sluice_core::workflow::*;
 pub use sluice_testkit::memory::*;
@@ -34,6 +35,11 @@ pub fn metric(name: &str, version: &str) -> Value {
     json!({"namespace": "Sluice/Test", "metricName": name, "dimensions": {"Version": version}})
 }
 
+/// A metric as a request names it: each slot adds its `Version` dimension.
+pub fn shared_metric(name: &str) -> Value {
+    json!({"namespace": "Sluice/Test", "metricName": name})
+}
+
 pub fn metric_ref(name: &str, version: &str) -> MetricRef {
     serde_json::from_value(metric(name, version)).unwrap()
 }
@@ -45,14 +51,16 @@ pub fn request() -> Value {
         "hostedZoneId": ZONE,
         "recordName": "api.example.com.",
         "ttlSeconds": 5,
-        "blue": {"target": "blue.example.net"},
-        "green": {"target": "green.example.net"},
+        "slots": {
+            "blue": {"target": "blue.example.net", "dimensions": {"Version": "blue"}},
+            "green": {"target": "green.example.net", "dimensions": {"Version": "green"}},
+        },
         "strategy": {"kind": "canary", "steps": [10, 50, 100], "bakeSeconds": 60},
         "analysis": {
             "metrics": [{
                 "name": "error-rate", "unit": "percent", "max": 1.0,
                 "query": {"kind": "ratio", "scale": 100,
-                          "numerator": metric("Errors", "green"), "denominator": metric("Requests", "green")},
+                          "numerator": shared_metric("Errors"), "denominator": shared_metric("Requests")},
             }],
             "minSamples": 20,
             "periodSeconds": 10,
@@ -61,8 +69,10 @@ pub fn request() -> Value {
     })
 }
 
+/// The request's records in the roles of its first deployment: stable blue, canary green.
 pub fn records() -> RecordSet {
-    RecordSet::from_spec(&DeploymentSpec::from_json(&request()).unwrap())
+    let spec = DeploymentSpec::from_json(&request()).unwrap();
+    RecordSet::with_roles(&spec, &spec.slot_roles().unwrap())
 }
 
 impl World {
@@ -76,7 +86,7 @@ impl World {
             clock: ManualClock::new(),
         };
         world.router.add_zone(ZONE, "example.com.");
-        world.router.add_records(&records(), WeightPair::ALL_BLUE);
+        world.router.add_records(&records(), WeightPair::ALL_STABLE);
         world.alarms.set("checkout-api-5xx", AlarmState::Ok);
         world
     }

@@ -47,11 +47,11 @@ pub(super) fn mismatches(
         )),
         None => problems.push("no deployment record was written".to_string()),
     }
-    if (weights.green_percent() - expect.green_percent).abs() > 0.01 {
+    if (weights.canary_percent() - expect.canary_percent).abs() > 0.01 {
         problems.push(format!(
             "green has {:.1} % of the traffic, expected {:.1} %",
-            weights.green_percent(),
-            expect.green_percent
+            weights.canary_percent(),
+            expect.canary_percent
         ));
     }
     if execution.status != expect.execution_status {

@@ -51,7 +51,7 @@ pub struct Cue {
 pub struct Expectation {
     pub status: Status,
     /// Green's share of the traffic at the end, in percent.
-    pub green_percent: f64,
+    pub canary_percent: f64,
     /// `SUCCEEDED`, `FAILED`, `ABORTED`.
     pub execution_status: &'static str,
     /// The error the execution ended with: DescribeExecution's, or else that of its
@@ -94,7 +94,7 @@ pub fn healthy() -> Scenario {
         cues: Vec::new(),
         expect: Expectation {
             status: Status::Promoted,
-            green_percent: 100.0,
+            canary_percent: 100.0,
             execution_status: "SUCCEEDED",
             execution_error: None,
             taken_over_by_alarm: false,
@@ -117,7 +117,7 @@ pub fn bad_canary() -> Scenario {
         cues: Vec::new(),
         expect: Expectation {
             status: Status::RolledBack,
-            green_percent: 0.0,
+            canary_percent: 0.0,
             execution_status: "FAILED",
             execution_error: Some("Sluice.RolledBack"),
             taken_over_by_alarm: false,
@@ -148,7 +148,7 @@ pub fn alarm() -> Scenario {
         }],
         expect: Expectation {
             status: Status::RolledBack,
-            green_percent: 0.0,
+            canary_percent: 0.0,
             execution_status: "ABORTED",
             execution_error: Some("Sluice.TakenOver"),
             taken_over_by_alarm: true,

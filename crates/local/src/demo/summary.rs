@@ -62,9 +62,9 @@ pub(super) fn summary(
         out,
         format!(
             "traffic     blue {} / green {} → green {:.1} % (read back from Route 53)",
-            report.weights.blue(),
-            report.weights.green(),
-            report.weights.green_percent()
+            report.weights.stable(),
+            report.weights.canary(),
+            report.weights.canary_percent()
         ),
     );
     let invocations = runner.all_invocations();
@@ -181,7 +181,7 @@ pub(super) fn summary(
             format!(
                 "expected    {} with green at {}%, execution {}{} → as expected",
                 scenario.expect.status.to_string().to_uppercase(),
-                number(scenario.expect.green_percent),
+                number(scenario.expect.canary_percent),
                 scenario.expect.execution_status,
                 if scenario.expect.taken_over_by_alarm {
                     ", taken over by the alarm"

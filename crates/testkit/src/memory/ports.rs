@@ -52,17 +52,19 @@ impl MemoryPorts {
     }
 
     /// A world where `spec` can start: its zone (named after the record's parent domain), both
-    /// records with blue carrying all traffic, and its alarms existing and OK.
+    /// records with the first slot (by name) carrying all traffic, and its alarms existing and
+    /// OK.
     pub fn ready_for(spec: &DeploymentSpec) -> Self {
         let ports = MemoryPorts::new();
-        let records = RecordSet::from_spec(spec);
+        let roles = spec.slot_roles().expect("a spec with two slots");
+        let records = RecordSet::with_roles(spec, &roles);
         let domain = records
             .name
             .split_once('.')
             .map(|(_, rest)| rest)
             .unwrap_or(&records.name);
         ports.router.add_zone(&records.hosted_zone_id, domain);
-        ports.router.add_records(&records, WeightPair::ALL_BLUE);
+        ports.router.add_records(&records, WeightPair::ALL_STABLE);
         for alarm in &spec.alarms {
             ports.alarms.set(alarm, AlarmState::Ok);
         }

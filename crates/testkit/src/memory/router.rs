@@ -14,7 +14,8 @@ use super::Hook;
 #[derive(Default)]
 struct RouterState {
     zones: BTreeMap<String, String>,
-    records: BTreeMap<(String, String), WeightedRecords>,
+    /// Keyed by zone, record name and slot (set identifier), as Route 53 keys them.
+    records: BTreeMap<(String, String, String), WeightedRecord>,
     changes: Vec<(ChangeId, WeightPair)>,
     pending_polls: u32,
     failures: VecDeque<RouterError>,
@@ -41,42 +42,26 @@ impl MemoryRouter {
             .insert(zone_id.into(), domain.into());
     }
 
-    /// Creates both weighted records of `records` with `weights`.
+    /// Creates both weighted records of `records` with `weights` (stable, canary).
     pub fn add_records(&self, records: &RecordSet, weights: WeightPair) {
-        let mut state = self.state.lock().unwrap();
-        state.records.insert(
-            (records.hosted_zone_id.clone(), records.name.clone()),
-            WeightedRecords {
-                blue: Some(WeightedRecord {
-                    weight: weights.blue(),
-                    target: records.blue.target.clone(),
-                    ttl_seconds: Some(records.ttl_seconds),
-                }),
-                green: Some(WeightedRecord {
-                    weight: weights.green(),
-                    target: records.green.target.clone(),
-                    ttl_seconds: Some(records.ttl_seconds),
-                }),
-            },
-        );
+        self.state.lock().unwrap().write(records, weights);
     }
 
-    pub fn remove_green(&self, records: &RecordSet) {
+    /// Deletes the canary slot's record.
+    pub fn remove_canary(&self, records: &RecordSet) {
         let mut state = self.state.lock().unwrap();
-        if let Some(found) = state
-            .records
-            .get_mut(&(records.hosted_zone_id.clone(), records.name.clone()))
-        {
-            found.green = None;
-        }
+        state.records.remove(&key(records, &records.canary));
     }
 
-    /// The weights now, panicking when the records do not exist.
+    /// Overwrites one slot's live record (a record changed by hand).
+    pub fn put_record(&self, records: &RecordSet, slot: &SlotRecord, record: WeightedRecord) {
+        let mut state = self.state.lock().unwrap();
+        state.records.insert(key(records, slot), record);
+    }
+
+    /// The weights now in `records`' roles, panicking when the records do not exist.
     pub fn weights(&self, records: &RecordSet) -> WeightPair {
-        let state = self.state.lock().unwrap();
-        state.records[&(records.hosted_zone_id.clone(), records.name.clone())]
-            .weights()
-            .unwrap()
+        self.state.lock().unwrap().read(records).weights().unwrap()
     }
 
     /// Every change made, in order.
@@ -112,6 +97,37 @@ impl MemoryRouter {
     }
 }
 
+fn key(records: &RecordSet, slot: &SlotRecord) -> (String, String, String) {
+    (
+        records.hosted_zone_id.clone(),
+        records.name.clone(),
+        slot.slot.clone(),
+    )
+}
+
+impl RouterState {
+    fn read(&self, records: &RecordSet) -> WeightedRecords {
+        WeightedRecords {
+            stable: self.records.get(&key(records, &records.stable)).cloned(),
+            canary: self.records.get(&key(records, &records.canary)).cloned(),
+        }
+    }
+
+    fn write(&mut self, records: &RecordSet, weights: WeightPair) {
+        for (slot, weight) in [
+            (&records.stable, weights.stable()),
+            (&records.canary, weights.canary()),
+        ] {
+            let record = WeightedRecord {
+                weight,
+                target: slot.target.clone(),
+                ttl_seconds: Some(records.ttl_seconds),
+            };
+            self.records.insert(key(records, slot), record);
+        }
+    }
+}
+
 impl TrafficRouter for MemoryRouter {
     async fn zone_domain(&self, zone_id: &str) -> Result<String, RouterError> {
         self.take_failure()?;
@@ -134,11 +150,7 @@ impl TrafficRouter for MemoryRouter {
                 zone: records.hosted_zone_id.clone(),
             });
         }
-        Ok(state
-            .records
-            .get(&(records.hosted_zone_id.clone(), records.name.clone()))
-            .cloned()
-            .unwrap_or_default())
+        Ok(state.read(records))
     }
 
     async fn set_weights(
@@ -158,18 +170,7 @@ impl TrafficRouter for MemoryRouter {
         }
         let change = ChangeId(format!("C{}", state.changes.len() + 1));
         state.changes.push((change.clone(), weights));
-        let record = |weight: u8, target: &str| WeightedRecord {
-            weight,
-            target: target.to_string(),
-            ttl_seconds: Some(records.ttl_seconds),
-        };
-        state.records.insert(
-            (records.hosted_zone_id.clone(), records.name.clone()),
-            WeightedRecords {
-                blue: Some(record(weights.blue(), &records.blue.target)),
-                green: Some(record(weights.green(), &records.green.target)),
-            },
-        );
+        state.write(records, weights);
         Ok(change)
     }
 
