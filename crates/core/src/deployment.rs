@@ -181,7 +181,7 @@ pub struct TrafficState {
 }
 
 impl TrafficState {
-    /// Every request on green since `at`, after change `change_id`.
+    /// Every request on the canary slot since `at`, after change `change_id`.
     pub fn all_canary(change_id: String, at: DateTime<Utc>) -> TrafficState {
         TrafficState {
             asked_percent: 100.0,

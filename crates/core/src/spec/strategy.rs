@@ -11,7 +11,7 @@ use crate::plan::{StepPlan, linear_percents};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawStrategy", into = "RawStrategy")]
 pub enum Strategy {
-    /// The listed green percents, in order, each baked then judged.
+    /// The listed canary percents, in order, each baked then judged.
     Canary(CanaryStrategy),
     /// `increment` more percent every `intervalSeconds`.
     Linear(LinearStrategy),

@@ -8,11 +8,12 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::model::{MarkerKind, StepSpan};
-use super::text::{decision_text, duration, metric_line, percent, verdict_mark};
+use super::text::{self, decision_text, duration, metric_line, percent, verdict_mark};
 use crate::analysis::{Decision, MetricResult, Verdict};
 use crate::deployment::{Deployment, DeploymentId, EventKind, HistoryEvent};
 use crate::metrics::TimeWindow;
 use crate::plan::StepPlan;
+use crate::slots::SlotRoles;
 
 /// Writes an instant as a view shows it (the CLI: local wall-clock time).
 pub type ClockText<'a> = &'a dyn Fn(DateTime<Utc>) -> String;
@@ -22,6 +23,7 @@ pub struct ViewContext<'a> {
     pub id: &'a DeploymentId,
     pub service: &'a str,
     pub plan: &'a StepPlan,
+    pub roles: &'a SlotRoles,
     pub clock: ClockText<'a>,
 }
 
@@ -31,8 +33,19 @@ impl<'a> ViewContext<'a> {
             id: &deployment.id,
             service: &deployment.service,
             plan: &deployment.plan,
+            roles: &deployment.roles,
             clock,
         }
+    }
+
+    /// `canary green`: the role and the slot playing it.
+    fn canary(&self) -> String {
+        text::canary(self.roles)
+    }
+
+    /// `stable blue`.
+    fn stable(&self) -> String {
+        text::stable(self.roles)
     }
 
     /// `step 2/4`.
@@ -139,8 +152,9 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
         } => (
             None,
             format!(
-                "{}  shifting to {} green",
+                "{}  shifting to {} {}",
                 context.step(*step),
+                context.canary(),
                 percent(*asked_percent)
             ),
             Vec::new(),
@@ -160,8 +174,8 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
                 step: *step,
                 asked_percent: *asked_percent,
                 canary_share: *canary_share,
-                blue_weight: weights.stable(),
-                green_weight: weights.canary(),
+                stable_weight: weights.stable(),
+                canary_weight: weights.canary(),
                 shifted_at: at,
                 live_at: None,
                 until: None,
@@ -169,10 +183,13 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
             (
                 None,
                 format!(
-                    "{}  Route 53 weights blue {} / green {} → {} green",
+                    "{}  Route 53 weights {} {} / {} {} → {} {}",
                     context.step(*step),
+                    context.stable(),
                     weights.stable(),
+                    context.canary(),
                     weights.canary(),
+                    context.canary(),
                     percent(*canary_share)
                 ),
                 Vec::new(),
@@ -304,18 +321,24 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
                 canary_share: weights.canary_percent(),
                 step: None,
             });
+            let head = format!("rolled back: {} 100%", context.stable());
             (
                 Some(marker(
                     MarkerKind::RolledBack,
                     None,
-                    "rolled back: 100% blue".into(),
+                    head.clone(),
                     reason.clone(),
                 )),
                 // The reason was on the "rolling back" line just before.
-                "rolled back: 100% blue".into(),
+                head,
                 alarm_to_traffic_ms
                     .iter()
-                    .map(|ms| format!("traffic back on blue {ms} ms after the trigger"))
+                    .map(|ms| {
+                        format!(
+                            "traffic back on {} {ms} ms after the trigger",
+                            context.stable()
+                        )
+                    })
                     .collect(),
             )
         }
@@ -324,14 +347,15 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
                 canary_share: weights.canary_percent(),
                 step: None,
             });
+            let head = format!("promoted: {} 100%", context.canary());
             (
                 Some(marker(
                     MarkerKind::Promoted,
                     None,
-                    "promoted: 100% green".into(),
+                    head.clone(),
                     String::new(),
                 )),
-                "promoted: 100% green".into(),
+                head,
                 Vec::new(),
             )
         }

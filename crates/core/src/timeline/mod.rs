@@ -33,6 +33,7 @@ impl Timeline {
             started_at: deployment.started_at,
             ended_at: None,
             outcome: deployment.outcome.as_ref().map(|o| o.reason.clone()),
+            roles: deployment.roles.clone(),
             plan: deployment
                 .plan
                 .steps
@@ -180,7 +181,7 @@ impl Timeline {
         self.ended_at.unwrap_or(now) - self.started_at
     }
 
-    /// Green's share at the end of the history.
+    /// The canary's share at the end of the history.
     pub fn current_share(&self) -> f64 {
         self.traffic.last().map(|p| p.canary_share).unwrap_or(0.0)
     }

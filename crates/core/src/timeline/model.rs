@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{Decision, Verdict};
 use crate::deployment::{Controller, DeploymentId, Status};
 use crate::metrics::TimeWindow;
+use crate::slots::SlotRoles;
 
 /// One deployment as a timeline.
 #[serde_with::skip_serializing_none]
@@ -22,9 +23,11 @@ pub struct Timeline {
     pub ended_at: Option<DateTime<Utc>>,
     /// Why it ended as it did.
     pub outcome: Option<String>,
-    /// The planned steps: green percent and bake of each.
+    /// Which slot was stable and which the canary.
+    pub roles: SlotRoles,
+    /// The planned steps: canary percent and bake of each.
     pub plan: Vec<PlannedStep>,
-    /// Green's share of traffic, as a step function: each point holds until the next.
+    /// The canary's share of traffic, as a step function: each point holds until the next.
     pub traffic: Vec<TrafficPoint>,
     /// The steps that were shifted to, in order (a step judged again appears once).
     pub steps: Vec<StepSpan>,
@@ -48,7 +51,7 @@ pub struct PlannedStep {
 #[serde(rename_all = "camelCase")]
 pub struct TrafficPoint {
     pub at: DateTime<Utc>,
-    /// Green's real share in percent (from the Route 53 weights, not the asked percent).
+    /// The canary's real share in percent (from the Route 53 weights, not the asked percent).
     pub canary_share: f64,
     pub step: Option<usize>,
 }
@@ -60,8 +63,8 @@ pub struct StepSpan {
     pub step: usize,
     pub asked_percent: f64,
     pub canary_share: f64,
-    pub blue_weight: u8,
-    pub green_weight: u8,
+    pub stable_weight: u8,
+    pub canary_weight: u8,
     pub shifted_at: DateTime<Utc>,
     pub live_at: Option<DateTime<Utc>>,
     /// When traffic moved on (the next step, a rollback, the promotion); `None` while current.

@@ -151,7 +151,7 @@ fn a_promoted_deployment_reads_as_steps_analyses_and_an_ending() {
 }
 
 #[test]
-fn a_rollback_returns_traffic_to_blue_and_closes_the_step() {
+fn a_rollback_returns_traffic_to_stable_and_closes_the_step() {
     let mut d = deployment();
     d.status = Status::RolledBack;
     let history = vec![
@@ -273,11 +273,13 @@ fn each_event_kind_reads_as_its_lines() {
                 asked_percent: 10.0,
                 weights,
             },
-            vec!["12:00:05  step 1/2  shifting to 10% green"],
+            vec!["12:00:05  step 1/2  shifting to canary green 10%"],
         ),
         (
             shifted(0, 10.0),
-            vec!["12:00:05  step 1/2  Route 53 weights blue 9 / green 1 → 10% green"],
+            vec![
+                "12:00:05  step 1/2  Route 53 weights stable blue 9 / canary green 1 → canary green 10%",
+            ],
         ),
         (
             EventKind::StepLive {
@@ -297,7 +299,7 @@ fn each_event_kind_reads_as_its_lines() {
             ),
             vec![
                 "12:00:05  step 1/2  analysis over 30s: ✗ fail → roll back",
-                "            ✓ error-rate  4 percent  (max 1; 120 samples; blue 0.1 percent)",
+                "            ✓ error-rate  4 percent  (max 1; 120 samples; stable 0.1 percent)",
             ],
         ),
         (
@@ -341,8 +343,8 @@ fn each_event_kind_reads_as_its_lines() {
                 alarm_to_traffic_ms: Some(168),
             },
             vec![
-                "12:00:05  rolled back: 100% blue",
-                "            traffic back on blue 168 ms after the trigger",
+                "12:00:05  rolled back: stable blue 100%",
+                "            traffic back on stable blue 168 ms after the trigger",
             ],
         ),
         (
@@ -350,7 +352,7 @@ fn each_event_kind_reads_as_its_lines() {
                 weights: WeightPair::ALL_CANARY,
                 change_id: "C3".into(),
             },
-            vec!["12:00:05  promoted: 100% green"],
+            vec!["12:00:05  promoted: canary green 100%"],
         ),
         (
             EventKind::Failed {
@@ -380,7 +382,7 @@ fn each_analysis_decision_is_a_marker_of_its_kind() {
             Decision::Promote,
             MarkerKind::Promote,
             "pass: promote",
-            "→ promote to 100% green",
+            "→ promote: canary to 100%",
         ),
         (
             Decision::Extend {
@@ -426,4 +428,38 @@ fn a_shift_started_changes_nothing_on_the_timeline() {
     let t = Timeline::build(&d, &history);
     assert!(t.markers.is_empty() && t.steps.is_empty());
     assert_eq!(t.traffic.len(), 1);
+}
+
+#[test]
+fn the_next_release_names_the_slots_in_their_new_roles() {
+    let mut d = deployment();
+    d.roles = crate::slots::SlotRoles::new("green", "blue");
+    let weights = WeightPair::for_percent(25.0);
+    assert_eq!(
+        lines_of(
+            &d,
+            EventKind::TrafficShifted {
+                step: 0,
+                asked_percent: 25.0,
+                weights,
+                canary_share: weights.canary_percent(),
+                change_id: "C1".into(),
+            }
+        ),
+        vec![
+            "12:00:05  step 1/2  Route 53 weights stable green 3 / canary blue 1 → canary blue 25%"
+        ]
+    );
+    assert_eq!(
+        lines_of(
+            &d,
+            EventKind::Promoted {
+                weights: WeightPair::ALL_CANARY,
+                change_id: "C2".into(),
+            }
+        ),
+        vec!["12:00:05  promoted: canary blue 100%"]
+    );
+    let t = Timeline::build(&d, &[]);
+    assert_eq!(t.roles, d.roles);
 }

@@ -4,6 +4,7 @@
 use chrono::Duration;
 
 use crate::analysis::{Decision, MetricResult, Verdict};
+use crate::slots::SlotRoles;
 
 /// `4s`, `2m05s`, `1h02m`: short, and precise where it matters.
 pub fn duration(d: Duration) -> String {
@@ -60,7 +61,17 @@ pub fn verdict_mark(verdict: Verdict) -> &'static str {
     }
 }
 
-/// A metric's thresholds: `max 1`, `min 0.5, max 2`, `≤ blue + 0.2`.
+/// `canary green`: a role and the slot playing it, as every view names them.
+pub fn canary(roles: &SlotRoles) -> String {
+    format!("canary {}", roles.canary)
+}
+
+/// `stable blue`.
+pub fn stable(roles: &SlotRoles) -> String {
+    format!("stable {}", roles.stable)
+}
+
+/// A metric's thresholds: `max 1`, `min 0.5, max 2`, `≤ stable + 0.2`.
 pub fn thresholds(max: Option<f64>, min: Option<f64>, over_baseline: Option<f64>) -> String {
     let mut parts = Vec::new();
     if let Some(min) = min {
@@ -70,7 +81,7 @@ pub fn thresholds(max: Option<f64>, min: Option<f64>, over_baseline: Option<f64>
         parts.push(format!("max {}", number(max)));
     }
     if let Some(allowed) = over_baseline {
-        parts.push(format!("≤ blue + {}", number(allowed)));
+        parts.push(format!("≤ stable + {}", number(allowed)));
     }
     if parts.is_empty() {
         "no threshold".into()
@@ -79,15 +90,15 @@ pub fn thresholds(max: Option<f64>, min: Option<f64>, over_baseline: Option<f64>
     }
 }
 
-/// One metric's judgement: `✓ error-rate  0.42 percent  (max 1; 120 samples; blue 0.1 percent)`,
+/// One metric's judgement: `✓ error-rate  0.42 percent  (max 1; 120 samples; stable 0.1 percent)`,
 /// with the reason after it when it did not pass.
 pub fn metric_line(result: &MetricResult) -> String {
     let mut notes = vec![
         thresholds(result.max, result.min, result.max_increase_over_baseline),
         format!("{} samples", result.samples),
     ];
-    if let Some(blue) = result.baseline.and_then(|b| b.value) {
-        notes.push(format!("blue {}", measured(Some(blue), &result.unit)));
+    if let Some(stable) = result.baseline.and_then(|b| b.value) {
+        notes.push(format!("stable {}", measured(Some(stable), &result.unit)));
     }
     let mut line = format!(
         "{} {}  {}  ({})",
@@ -106,7 +117,7 @@ pub fn metric_line(result: &MetricResult) -> String {
 pub fn decision_text(decision: &Decision) -> String {
     match decision {
         Decision::Advance { next_step } => format!("advance to step {}", next_step + 1),
-        Decision::Promote => "promote to 100% green".into(),
+        Decision::Promote => "promote: canary to 100%".into(),
         // The metric lines under the decision say why; a hold says who or what it waits for.
         Decision::Extend { bake_seconds, .. } => {
             format!("bake {bake_seconds}s more and judge again")
@@ -146,7 +157,7 @@ mod tests {
     fn thresholds_read_in_order() {
         assert_eq!(
             thresholds(Some(2.0), Some(0.5), Some(1.0)),
-            "min 0.5, max 2, ≤ blue + 1"
+            "min 0.5, max 2, ≤ stable + 1"
         );
         assert_eq!(thresholds(None, None, None), "no threshold");
     }
@@ -171,7 +182,7 @@ mod tests {
         });
         assert_eq!(
             line,
-            "✗ error-rate  4.2 percent  (max 1; 120 samples; blue 0.1 percent): 4.2000 percent is above max 1"
+            "✗ error-rate  4.2 percent  (max 1; 120 samples; stable 0.1 percent): 4.2000 percent is above max 1"
         );
     }
 
@@ -181,7 +192,7 @@ mod tests {
             decision_text(&Decision::Advance { next_step: 1 }),
             "advance to step 2"
         );
-        assert_eq!(decision_text(&Decision::Promote), "promote to 100% green");
+        assert_eq!(decision_text(&Decision::Promote), "promote: canary to 100%");
         assert_eq!(
             decision_text(&Decision::Extend {
                 bake_seconds: 30,

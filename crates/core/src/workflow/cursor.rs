@@ -17,7 +17,7 @@ pub struct Cursor {
     /// Index of the current step in the plan.
     pub step: usize,
     pub step_count: usize,
-    /// The green percent the current step asks for.
+    /// The canary percent the current step asks for.
     pub percent: f64,
     pub change_id: Option<String>,
     #[serde(default)]

@@ -48,13 +48,13 @@ pub enum TakeoverOutcome {
     RolledBack {
         deployment: String,
         /// From the alarm's state change (or the operator's request) to Route 53 accepting
-        /// the change to 100 % blue.
+        /// the change to 100 % stable.
         to_traffic_ms: Option<i64>,
     },
     /// Another delivery (or another alarm) already rolled it back.
     #[serde(rename_all = "camelCase")]
     AlreadyRolledBack { deployment: String },
-    /// An operator's forced promotion put all traffic on green.
+    /// An operator's forced promotion put all traffic on the canary.
     #[serde(rename_all = "camelCase")]
     Promoted { deployment: String },
     /// The deployment had already ended otherwise (promoted, failed).
@@ -83,7 +83,7 @@ where
     C: Clock,
 {
     /// The alarm-driven emergency rollback: every active deployment whose spec names the alarm
-    /// is taken over and returned to 100 % blue. Repeated deliveries and simultaneous alarms
+    /// is taken over and returned to 100 % stable. Repeated deliveries and simultaneous alarms
     /// end in one rollback each.
     pub async fn on_alarm(
         &self,
@@ -127,9 +127,9 @@ where
         Ok(outcomes)
     }
 
-    /// Takes a deployment away from the state machine and returns all traffic to blue, in
+    /// Takes a deployment away from the state machine and returns all traffic to stable, in
     /// this order: a conditional write that bumps the revision (every later state-machine step
-    /// is fenced off), 100 % blue in one Route 53 change, the execution stopped (and a waiting
+    /// is fenced off), 100 % stable in one Route 53 change, the execution stopped (and a waiting
     /// approval failed), the rollback recorded with its reason and timing, the lock released,
     /// a notification. Safe to run again, and concurrently.
     pub async fn take_over(
@@ -158,7 +158,7 @@ where
             .set_weights(&records, WeightPair::ALL_STABLE)
             .await?;
         let to_traffic_ms = since.map(|t| (self.clock.now() - t).num_milliseconds());
-        tracing::warn!(deployment_id = %id, %reason, ?to_traffic_ms, "taken over: 100% blue");
+        tracing::warn!(deployment_id = %id, %reason, ?to_traffic_ms, "taken over: 100% stable");
         self.stop_execution(
             &deployment,
             waiting_token,
@@ -201,7 +201,7 @@ where
         }
     }
 
-    /// An operator's forced promotion: the same fenced takeover, but to 100 % green, skipping
+    /// An operator's forced promotion: the same fenced takeover, but to 100 % canary, skipping
     /// the remaining steps and any analysis in progress. Recorded with who asked.
     pub async fn promote_now(
         &self,

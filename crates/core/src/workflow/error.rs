@@ -47,7 +47,7 @@ pub enum ErrorName {
     /// Anything else that went wrong in a step.
     #[strum(serialize = "Sluice.Internal")]
     Internal,
-    /// Raised by the definition once traffic is back on blue.
+    /// Raised by the definition once traffic is back on stable.
     #[strum(serialize = "Sluice.RolledBack")]
     RolledBack,
     /// Recorded by the definition when Analyze returns a decision it has no route for.

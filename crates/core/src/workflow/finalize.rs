@@ -10,7 +10,7 @@ use crate::ports::{Clock, Deployments, Notifier, RecordSet, ServiceLocks, Traffi
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Puts 100 % on green, marks the deployment promoted, releases the lock and notifies. Blue's
+/// Puts 100 % on the canary slot, marks the deployment promoted, releases the lock and notifies. The stable slot's
 /// record stays, at weight 0, so reverting is one weight change. Running it again on a
 /// promoted deployment changes nothing.
 pub async fn finalize(
@@ -63,8 +63,8 @@ pub async fn finalize(
         .map_err(|_| fenced(&deployment))?;
     if let Err(error) = save_driven(store, &deployment, &event).await {
         if let WorkflowError::Fenced { id, by, .. } = &error {
-            // Taken over while green went to 100 %: put blue back ourselves.
-            tracing::warn!(deployment_id = %id, %by, "taken over while promoting; restoring 100% blue");
+            // Taken over while the canary went to 100 %: put stable back ourselves.
+            tracing::warn!(deployment_id = %id, %by, "taken over while promoting; restoring 100% stable");
             router.set_weights(&records, WeightPair::ALL_STABLE).await?;
         }
         return Err(error);
@@ -72,13 +72,13 @@ pub async fn finalize(
     store
         .release_lock(&deployment.service, &deployment.id)
         .await?;
-    tracing::info!(deployment_id = %deployment.id, "promoted: 100% green");
+    tracing::info!(deployment_id = %deployment.id, canary = %deployment.roles.canary, "promoted: canary 100%");
     notify(
         notifier,
         &deployment,
         format!(
-            "{} {} promoted: 100% green",
-            deployment.service, deployment.spec.version
+            "{} {} promoted: canary {} 100%",
+            deployment.service, deployment.spec.version, deployment.roles.canary
         ),
     )
     .await;

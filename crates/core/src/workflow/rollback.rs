@@ -61,7 +61,7 @@ fn caught_cause(cause: &str) -> String {
 /// How long a rollback waits for Route 53 to be in sync.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Returns all traffic to blue (through the spec's ramp-down steps, if any), marks the
+/// Returns all traffic to the stable slot (through the spec's ramp-down steps, if any), marks the
 /// deployment rolled back with its reason, releases the lock and notifies. Running it again
 /// on a rolled-back deployment changes nothing.
 pub async fn roll_back(
@@ -113,7 +113,7 @@ pub async fn roll_back(
     })
 }
 
-/// Walks green down through the spec's ramp-down percents to 0, each change in sync before
+/// Walks the canary down through the spec's ramp-down percents to 0, each change in sync before
 /// the next; returns the final change.
 async fn return_to_stable(
     router: &impl TrafficRouter,
@@ -190,11 +190,14 @@ pub(crate) async fn complete_rollback(
     store
         .release_lock(&deployment.service, &deployment.id)
         .await?;
-    tracing::info!(deployment_id = %deployment.id, %reason, "rolled back: 100% blue");
+    tracing::info!(deployment_id = %deployment.id, %reason, stable = %deployment.roles.stable, "rolled back: stable 100%");
     notify(
         notifier,
         deployment,
-        format!("rolled back to 100% blue: {reason}"),
+        format!(
+            "rolled back to stable {} 100%: {reason}",
+            deployment.roles.stable
+        ),
     )
     .await;
     Ok(())

@@ -7,8 +7,8 @@ use crate::ports::{Clock, Deployments, RecordSet, TrafficRouter};
 
 /// Sets the weights of the cursor's step: both records in one change. The step is claimed in
 /// the record before Route 53 is touched, and the change is recorded after; if an emergency
-/// rollback took the deployment in between, traffic goes back to blue and the answer is
-/// `Fenced`, so a late shift can never leave traffic on green.
+/// rollback took the deployment in between, traffic goes back to stable and the answer is
+/// `Fenced`, so a late shift can never leave traffic on the canary.
 pub async fn shift_traffic(
     store: &impl Deployments,
     router: &impl TrafficRouter,
@@ -79,8 +79,8 @@ pub async fn shift_traffic(
     match save_driven(store, &deployment, &shifted).await {
         Ok(()) => {}
         Err(WorkflowError::Fenced { id, status, by }) => {
-            // Our change may have landed after the takeover's: put blue back ourselves.
-            tracing::warn!(deployment_id = %id, %by, "taken over while shifting; restoring 100% blue");
+            // Our change may have landed after the takeover's: put stable back ourselves.
+            tracing::warn!(deployment_id = %id, %by, "taken over while shifting; restoring 100% stable");
             router.set_weights(&records, WeightPair::ALL_STABLE).await?;
             return Err(WorkflowError::Fenced { id, status, by });
         }
@@ -90,8 +90,8 @@ pub async fn shift_traffic(
         deployment_id = %deployment.id,
         step = step.index,
         percent = step.percent,
-        blue = step.weights.stable(),
-        green = step.weights.canary(),
+        stable = step.weights.stable(),
+        canary = step.weights.canary(),
         change_id = %change,
         "traffic shifted"
     );
