@@ -365,7 +365,7 @@ async fn an_alarm_on_green_errors_fires_through_sns_into_the_emergency_function(
     // 300 errors on green in the last second: above the alarm's 200 in 10 s.
     let errors = runner.traffic().metric(
         sluice_local::traffic::ERRORS_METRIC,
-        sluice_core::metrics::Side::Green,
+        sluice_local::traffic::Slot::Green,
     );
     let aws = Provisioner::new(runner.sdk_config());
     aws.statistic_sets(&errors, &[StatisticSet::count(chrono::Utc::now(), 300.0)])

@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use clap::Parser;
 use serde_json::{Value, json};
-use sluice_core::metrics::{Side, Statistic};
+use sluice_core::metrics::Statistic;
 use sluice_core::spec::RecordType;
 use sluice_core::workflow::{ValidateRequest, shift_traffic, validate_deployment};
 use sluice_handler::{Config, HandlerPorts, Ports};
@@ -173,8 +173,8 @@ impl Fixture {
             record_name: records.name.clone(),
             record_type: None,
             ttl_seconds: Some(records.ttl_seconds),
-            blue_target: records.blue.target.clone(),
-            green_target: records.green.target.clone(),
+            blue_target: records.stable.target.clone(),
+            green_target: records.canary.target.clone(),
             namespace: "Sluice/Bench".into(),
             service_dimension: true,
             alarms: vec![alarm.clone()],
@@ -187,7 +187,7 @@ impl Fixture {
         self.aws
             .alarm(&AlarmDefinition {
                 name: alarm.clone(),
-                metric: place.metric(ERRORS_METRIC, Side::Green),
+                metric: place.metric(ERRORS_METRIC, "green"),
                 statistic: Statistic::Sum,
                 period_seconds: 60,
                 threshold: 5.0,

@@ -10,7 +10,7 @@ use sluice_core::deployment::{Controller, Deployment, DeploymentId, Status};
 use sluice_core::ports::{
     Clock, DeploymentKey, Deployments, Orchestrator, OrchestratorError, ServiceLocks,
 };
-use sluice_core::timeline::Timeline;
+use sluice_core::timeline::{Timeline, text};
 use sluice_core::workflow::{
     OperatorOutcome, Takeover, TakeoverOutcome, approve, request_pause, request_promotion,
 };
@@ -359,15 +359,20 @@ fn from_operator(
 }
 
 fn from_takeover(
-    id: &DeploymentId,
+    deployment: &Deployment,
     action: &'static str,
     outcome: TakeoverOutcome,
 ) -> ActionResult {
+    let id = &deployment.id;
+    let (stable, canary) = (
+        text::stable(&deployment.roles),
+        text::canary(&deployment.roles),
+    );
     let (result, message) = match outcome {
         TakeoverOutcome::RolledBack { to_traffic_ms, .. } => (
             "rolled-back",
             format!(
-                "deployment {id} rolled back: 100% blue{}, execution stopped",
+                "deployment {id} rolled back: {stable} 100%{}, execution stopped",
                 to_traffic_ms
                     .map(|ms| format!(" ({ms} ms after the request)"))
                     .unwrap_or_default()
@@ -380,7 +385,7 @@ fn from_takeover(
         TakeoverOutcome::Promoted { .. } => (
             "promoted",
             format!(
-                "deployment {id} promoted: 100% green, remaining steps skipped, execution stopped"
+                "deployment {id} promoted: {canary} 100%, remaining steps skipped, execution stopped"
             ),
         ),
         TakeoverOutcome::AlreadyEnded { status, .. } => (
@@ -504,15 +509,16 @@ pub async fn promote(
     if force {
         let outcome = takeover(ports).promote_now(&key, who).await?;
         return print_action(
-            &from_takeover(&deployment.id, "promote", outcome),
+            &from_takeover(&deployment, "promote", outcome),
             output,
             out,
         );
     }
     let outcome = request_promotion(ports.store(), ports.clock(), &key, who).await?;
     let mut done = format!(
-        "promotion requested: deployment {} goes to 100% green once the current step's analysis passes",
-        deployment.id
+        "promotion requested: deployment {} goes to {} 100% once the current step's analysis passes",
+        deployment.id,
+        text::canary(&deployment.roles)
     );
     if deployment.status == Status::AwaitingApproval {
         done.push_str(&format!(
@@ -549,7 +555,7 @@ pub async fn abort(
         )
         .await?;
     print_action(
-        &from_takeover(&deployment.id, "abort", outcome),
+        &from_takeover(&deployment, "abort", outcome),
         output,
         out,
     )
@@ -614,5 +620,5 @@ pub async fn reject(
             Some(ports.clock().now()),
         )
         .await?;
-    print_action(&from_takeover(&current.id, "reject", outcome), output, out)
+    print_action(&from_takeover(&current, "reject", outcome), output, out)
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sluice_core::deployment::{Controller, Deployment, HistoryEvent};
-use sluice_core::timeline::Timeline;
+use sluice_core::timeline::{Timeline, text};
 
 use crate::render;
 use crate::rows::{ActiveRow, HistoryRow};
@@ -127,7 +127,13 @@ pub fn show(
         ),
         format!("  plan       {}", plan.join(" → ")),
         format!(
-            "  traffic    {} green",
+            "  slots      {}, {}",
+            text::stable(&timeline.roles),
+            text::canary(&timeline.roles)
+        ),
+        format!(
+            "  traffic    {} {}",
+            text::canary(&timeline.roles),
             render::percent(timeline.current_share())
         ),
     ];

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use sluice_core::deployment::{Deployment, DeploymentId, Status};
 use sluice_core::ports::{Clock, DeploymentKey, Deployments, Orchestrator, ServiceLocks};
-use sluice_core::timeline::Timeline;
+use sluice_core::timeline::{Timeline, text};
 
 use crate::args::Output;
 use crate::backend::{Ports, execution_ended};
@@ -234,13 +234,14 @@ pub fn live_line(
         parts.push(format!("step {}/{steps}", step + 1));
     }
     let share = render::percent(timeline.current_share());
+    let canary = text::canary(&deployment.roles);
     match deployment.traffic.as_ref() {
         Some(traffic) => parts.push(format!(
-            "{share} green (weights {}/{})",
+            "{canary} {share} (weights {}/{})",
             traffic.weights.stable(),
             traffic.weights.canary()
         )),
-        None => parts.push(format!("{share} green")),
+        None => parts.push(format!("{canary} {share}")),
     }
     let doing = match deployment.status {
         Status::Baking => match timeline.analysis_due {
@@ -295,8 +296,10 @@ fn finish(
             let reason = timeline.outcome.clone().unwrap_or_default();
             let line = match deployment.status {
                 Status::Promoted => format!(
-                    "✓ {} {} promoted in {took}: 100% green",
-                    deployment.service, deployment.spec.version
+                    "✓ {} {} promoted in {took}: {} 100%",
+                    deployment.service,
+                    deployment.spec.version,
+                    text::canary(&deployment.roles)
                 ),
                 Status::RolledBack => format!(
                     "✗ {} {} rolled back after {took}: {reason}",
@@ -337,11 +340,13 @@ fn stale(
     match output {
         Output::Text => writeln!(
             out,
-            "✗ execution ended {status} but deployment {} is still {} at {} green: {cause}\n  \
-             return traffic to blue with `sluice abort {}`",
+            "✗ execution ended {status} but deployment {} is still {} at {} {}: {cause}\n  \
+             return traffic to {} with `sluice abort {}`",
             deployment.id,
             deployment.status,
+            text::canary(&deployment.roles),
             render::percent(deployment.current_canary_share()),
+            text::stable(&deployment.roles),
             deployment.id
         )?,
         Output::Json => writeln!(

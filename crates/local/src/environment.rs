@@ -7,7 +7,7 @@
 //! moto derives from the names alone.
 
 use sluice_aws::SdkConfig;
-use sluice_core::metrics::{Side, Statistic};
+use sluice_core::metrics::Statistic;
 use sluice_core::ports::RecordSet;
 use sluice_core::spec::RecordType;
 use sluice_testkit::moto::{ACCOUNT_ID, REGION};
@@ -18,7 +18,7 @@ use sluice_testkit::request::Place;
 pub use sluice_testkit::request::DeploymentRequest;
 
 use crate::error::Result;
-use crate::traffic::{ERRORS_METRIC, metric};
+use crate::traffic::{ERRORS_METRIC, Slot, metric};
 use crate::workspace::STATE_MACHINE_ROLE_ARN;
 
 /// The names of everything the runner creates. One runner owns its moto, so fixed names are
@@ -164,7 +164,7 @@ pub async fn provision(
     let alarm_topic_arn = aws.topic(&names.alarm_topic).await?;
     aws.alarm(&AlarmDefinition {
         name: names.alarm.clone(),
-        metric: metric(&names.namespace, &names.service, ERRORS_METRIC, Side::Green),
+        metric: metric(&names.namespace, &names.service, ERRORS_METRIC, Slot::Green),
         statistic: Statistic::Sum,
         period_seconds: alarm.period_seconds,
         threshold: alarm.threshold,
@@ -214,44 +214,56 @@ impl From<&LocalEnvironment> for Place {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::traffic::{LATENCY_METRIC, REQUESTS_METRIC};
-    use serde_json::{Value, json};
-    use sluice_core::DeploymentSpec;
-    use sluice_core::spec::Target;
-
-    #[test]
-    fn the_request_reads_the_metrics_the_traffic_simulator_writes() {
-        let env = environment();
-        let place = Place::from(&env);
-        for name in [REQUESTS_METRIC, ERRORS_METRIC, LATENCY_METRIC] {
-            for side in [Side::Blue, Side::Green] {
-                assert_eq!(
-                    place.metric(name, side),
-                    metric(&env.names.namespace, env.service(), name, side)
-                );
-            }
-        }
-    }
-
-    fn environment() -> LocalEnvironment {
-        let names = EnvironmentNames::for_service("checkout-api");
+impl LocalEnvironment {
+    /// The environment `names` describes, as provisioning would leave it, without moto.
+    pub(crate) fn example(names: EnvironmentNames) -> LocalEnvironment {
+        use sluice_core::ports::SlotRecord;
+        let slot = |slot: &str, target: &String| SlotRecord {
+            slot: slot.into(),
+            target: target.clone(),
+            alias_hosted_zone_id: None,
+        };
         LocalEnvironment {
             hosted_zone_id: "Z0123456789ABC".into(),
             records: RecordSet {
                 hosted_zone_id: "Z0123456789ABC".into(),
                 name: names.record_name.clone(),
                 record_type: RecordType::Cname,
-                ttl_seconds: 1,
-                blue: Target::default(),
-                green: Target::default(),
+                ttl_seconds: names.ttl_seconds,
+                stable: slot("blue", &names.blue_target),
+                canary: slot("green", &names.green_target),
             },
             state_machine_arn: names.state_machine_arn(),
             notifications_topic_arn: names.notifications_topic_arn(),
             alarm_topic_arn: names.alarm_topic_arn(),
             names,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::{LATENCY_METRIC, REQUESTS_METRIC};
+    use serde_json::{Value, json};
+    use sluice_core::DeploymentSpec;
+
+    #[test]
+    fn the_request_reads_the_metrics_the_traffic_simulator_writes() {
+        let env = environment();
+        let place = Place::from(&env);
+        for name in [REQUESTS_METRIC, ERRORS_METRIC, LATENCY_METRIC] {
+            for slot in Slot::BOTH {
+                assert_eq!(
+                    place.metric(name, slot.name()),
+                    metric(&env.names.namespace, env.service(), name, slot)
+                );
+            }
+        }
+    }
+
+    fn environment() -> LocalEnvironment {
+        LocalEnvironment::example(EnvironmentNames::for_service("checkout-api"))
     }
 
     #[test]

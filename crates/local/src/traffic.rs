@@ -1,9 +1,11 @@
-//! The traffic simulator: every second it reads the live blue/green weights back from Route 53
-//! (moto) and writes the CloudWatch datapoints the two versions would have produced in that
-//! second: `Requests` and `Errors` counts and `Latency` (milliseconds, as a statistic set), each
-//! with dimensions `{Service, Version: blue|green}` in one namespace. A version's share of the
+//! The traffic simulator: every second it reads the live weights of the two slots (`blue` and
+//! `green`) back from Route 53 (moto) and writes the CloudWatch datapoints the versions they run
+//! would have produced in that second: `Requests` and `Errors` counts and `Latency`
+//! (milliseconds, as a statistic set), each with dimensions `{Service, Version: blue|green}` in
+//! one namespace (`Version` is the slot's dimension in the demo's CONFIG). A slot's share of the
 //! traffic is its weight over both weights; what it does with it comes from its
-//! [`VersionProfile`], which can be changed while running (green turning bad mid-run).
+//! [`VersionProfile`], which can be changed while running (a slot turning bad mid-run), and which
+//! version it serves is recorded for the sample hook to ask.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +14,7 @@ use aws_sdk_cloudwatch as cw;
 use chrono::{DateTime, Utc};
 use sluice_aws::Route53Router;
 use sluice_core::WeightPair;
-use sluice_core::metrics::{MetricRef, Side};
+use sluice_core::metrics::MetricRef;
 use sluice_core::ports::{RecordSet, TrafficRouter};
 
 use crate::error::{LocalError, Result, aws_error};
@@ -23,16 +25,36 @@ pub const REQUESTS_METRIC: &str = "Requests";
 pub const ERRORS_METRIC: &str = "Errors";
 pub const LATENCY_METRIC: &str = "Latency";
 
-/// The `Version` dimension value of a side.
-pub fn version_label(side: Side) -> &'static str {
-    match side {
-        Side::Blue => "blue",
-        Side::Green => "green",
+/// One of the demo's two slots. Its name is the record's set identifier and the value of the
+/// metrics' `Version` dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Slot {
+    Blue,
+    Green,
+}
+
+impl Slot {
+    pub const BOTH: [Slot; 2] = [Slot::Blue, Slot::Green];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::Blue => "blue",
+            Slot::Green => "green",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Slot> {
+        Slot::BOTH.into_iter().find(|slot| slot.name() == name)
     }
 }
 
-/// One of the simulator's metrics for one version of a service.
-pub fn metric(namespace: &str, service: &str, metric_name: &str, side: Side) -> MetricRef {
+/// The `Version` dimension value of a slot.
+pub fn version_label(slot: Slot) -> &'static str {
+    slot.name()
+}
+
+/// One of the simulator's metrics for one slot of a service.
+pub fn metric(namespace: &str, service: &str, metric_name: &str, side: Slot) -> MetricRef {
     MetricRef {
         namespace: namespace.to_string(),
         metric_name: metric_name.to_string(),
@@ -94,10 +116,10 @@ impl TrafficProfile {
         }
     }
 
-    pub fn side(&self, side: Side) -> VersionProfile {
-        match side {
-            Side::Blue => self.blue,
-            Side::Green => self.green,
+    pub fn slot(&self, slot: Slot) -> VersionProfile {
+        match slot {
+            Slot::Blue => self.blue,
+            Slot::Green => self.green,
         }
     }
 }
@@ -136,7 +158,7 @@ pub fn second_of_traffic(profile: VersionProfile, share: f64) -> SecondOfTraffic
     }
 }
 
-/// Writes simulated traffic for one service's blue/green record set; cheap to clone.
+/// Writes simulated traffic for one service's two slots; cheap to clone.
 #[derive(Clone)]
 pub struct TrafficSimulator {
     inner: Arc<Inner>,
@@ -149,6 +171,8 @@ struct Inner {
     namespace: String,
     service: String,
     profile: Mutex<TrafficProfile>,
+    /// The version each slot serves, as the demo deployed it.
+    versions: Mutex<std::collections::BTreeMap<Slot, String>>,
     totals: Mutex<TrafficTotals>,
     last_weights: Mutex<Option<WeightPair>>,
 }
@@ -169,6 +193,7 @@ impl TrafficSimulator {
                 namespace: namespace.to_string(),
                 service: service.to_string(),
                 profile: Mutex::new(profile),
+                versions: Mutex::default(),
                 totals: Mutex::new(TrafficTotals::default()),
                 last_weights: Mutex::new(None),
             }),
@@ -196,6 +221,23 @@ impl TrafficSimulator {
         self.set_profile(profile);
     }
 
+    /// Deploys `version`, behaving as `behaviour`, to `slot` (what a release pipeline does
+    /// before sluice shifts traffic to it).
+    pub fn deploy(&self, slot: Slot, version: &str, behaviour: VersionProfile) {
+        let mut profile = self.profile();
+        match slot {
+            Slot::Blue => profile.blue = behaviour,
+            Slot::Green => profile.green = behaviour,
+        }
+        self.set_profile(profile);
+        locked(&self.inner.versions).insert(slot, version.to_string());
+    }
+
+    /// The version `slot` serves, once one was deployed to it.
+    pub fn version_of(&self, slot: Slot) -> Option<String> {
+        locked(&self.inner.versions).get(&slot).cloned()
+    }
+
     pub fn totals(&self) -> TrafficTotals {
         *locked(&self.inner.totals)
     }
@@ -206,7 +248,7 @@ impl TrafficSimulator {
     }
 
     /// The metric the simulator writes for `metric_name` and `side`.
-    pub fn metric(&self, metric_name: &str, side: Side) -> MetricRef {
+    pub fn metric(&self, metric_name: &str, side: Slot) -> MetricRef {
         metric(
             &self.inner.namespace,
             &self.inner.service,
@@ -227,7 +269,7 @@ impl TrafficSimulator {
             .ok_or_else(|| LocalError::Aws {
                 operation: "ListResourceRecordSets",
                 what: format!("weighted records {}", self.inner.records.name),
-                message: "the blue and green records are missing or both at weight 0".into(),
+                message: "the slots' records are missing or both at weight 0".into(),
             })?;
         *locked(&self.inner.last_weights) = Some(weights);
         let total = f64::from(weights.stable()) + f64::from(weights.canary());
@@ -237,17 +279,18 @@ impl TrafficSimulator {
             .cloudwatch
             .put_metric_data()
             .namespace(&self.inner.namespace);
-        let mut second = [(Side::Blue, None), (Side::Green, None)];
+        // The simulator's record set keeps the slots' first roles: blue stable, green canary.
+        let mut second = [(Slot::Blue, None), (Slot::Green, None)];
         for (side, traffic) in &mut second {
             let weight = match side {
-                Side::Blue => weights.stable(),
-                Side::Green => weights.canary(),
+                Slot::Blue => weights.stable(),
+                Slot::Green => weights.canary(),
             };
             if weight == 0 {
                 continue;
             }
             let share = f64::from(weight) / total;
-            let this = second_of_traffic(profile.side(*side), share);
+            let this = second_of_traffic(profile.slot(*side), share);
             *traffic = Some(this);
             let counts = [
                 (REQUESTS_METRIC, this.requests, 1.0),
@@ -280,11 +323,11 @@ impl TrafficSimulator {
         for (side, traffic) in second {
             if let Some(t) = traffic {
                 match side {
-                    Side::Blue => {
+                    Slot::Blue => {
                         totals.blue_requests += t.requests;
                         totals.blue_errors += t.errors;
                     }
-                    Side::Green => {
+                    Slot::Green => {
                         totals.green_requests += t.requests;
                         totals.green_errors += t.errors;
                     }
@@ -298,7 +341,7 @@ impl TrafficSimulator {
     fn datum(
         &self,
         metric_name: &str,
-        side: Side,
+        side: Slot,
         at: DateTime<Utc>,
         sample_count: f64,
         sum: f64,
@@ -365,7 +408,7 @@ mod tests {
 
     #[test]
     fn metrics_carry_service_and_version() {
-        let m = metric("Sluice/Demo", "checkout", ERRORS_METRIC, Side::Green);
+        let m = metric("Sluice/Demo", "checkout", ERRORS_METRIC, Slot::Green);
         assert_eq!(
             m.to_string(),
             "Sluice/Demo/Errors{Service=checkout,Version=green}"

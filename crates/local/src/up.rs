@@ -164,8 +164,7 @@ fn print_environment(runner: &LocalRunner, out: &mut impl Write) -> Result<(), s
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use sluice_core::ports::{RecordSet, ServiceConfigs};
-    use sluice_core::spec::{RecordType, Target};
+    use sluice_core::ports::ServiceConfigs;
     use sluice_core::workflow::check_request;
     use sluice_testkit::memory::{MemoryRouter, MemoryStore};
 
@@ -173,23 +172,7 @@ mod tests {
     use crate::environment::EnvironmentNames;
 
     fn environment() -> LocalEnvironment {
-        let names = EnvironmentNames::default();
-        let records = RecordSet {
-            hosted_zone_id: "Z0123456789ABC".into(),
-            name: names.record_name.clone(),
-            record_type: RecordType::Cname,
-            ttl_seconds: names.ttl_seconds,
-            blue: Target::default(),
-            green: Target::default(),
-        };
-        LocalEnvironment {
-            hosted_zone_id: records.hosted_zone_id.clone(),
-            records,
-            state_machine_arn: names.state_machine_arn(),
-            notifications_topic_arn: names.notifications_topic_arn(),
-            alarm_topic_arn: names.alarm_topic_arn(),
-            names,
-        }
+        LocalEnvironment::example(EnvironmentNames::default())
     }
 
     /// `sluice start --service checkout-api --version v2.0.0` sends `{service, version}` to

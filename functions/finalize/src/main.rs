@@ -77,7 +77,7 @@ mod tests {
             .unwrap();
         let records = p.router().read_weights(&world.records).await.unwrap();
         assert_eq!(
-            records.blue.as_ref().map(|r| r.weight),
+            records.stable.as_ref().map(|r| r.weight),
             Some(0),
             "blue's record stays, at weight 0"
         );

@@ -157,8 +157,8 @@ async fn alias_records_carry_an_alias_target_and_no_ttl() {
     let router = router(&[&rule]);
     let mut set = records("Z123", "api.example.com.");
     set.record_type = sluice_core::spec::RecordType::A;
-    set.green.alias_hosted_zone_id = Some("/hostedzone/Z35SXDOTRQ7X7K".into());
-    set.green.target = "green-alb.us-east-1.elb.amazonaws.com".into();
+    set.canary.alias_hosted_zone_id = Some("/hostedzone/Z35SXDOTRQ7X7K".into());
+    set.canary.target = "green-alb.us-east-1.elb.amazonaws.com".into();
 
     router
         .set_weights(&set, WeightPair::new(0, 1).unwrap())
@@ -274,7 +274,7 @@ async fn read_weights_is_retried_when_throttled_and_follows_pages_to_the_end_of_
         .unwrap();
 
     assert_eq!(
-        found.blue,
+        found.stable,
         Some(WeightedRecord {
             weight: 250,
             target: "blue.example.net".into(),
@@ -282,7 +282,7 @@ async fn read_weights_is_retried_when_throttled_and_follows_pages_to_the_end_of_
         })
     );
     assert_eq!(
-        found.green,
+        found.canary,
         Some(WeightedRecord {
             weight: 5,
             target: "green.example.net".into(),

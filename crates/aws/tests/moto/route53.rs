@@ -45,7 +45,7 @@ async fn weights_set_in_one_change_are_read_back_from_route53() {
     // A neighbour with the same name but another type, and one with another name, must not
     // be mistaken for ours.
     let mut other = records(&zone, &format!("www.{domain}."));
-    other.blue.target = "elsewhere.example.net".into();
+    other.stable.target = "elsewhere.example.net".into();
     router
         .set_weights(&other, WeightPair::new(7, 7).unwrap())
         .await
@@ -70,7 +70,7 @@ async fn weights_set_in_one_change_are_read_back_from_route53() {
 
     let read = router.read_weights(&set).await.unwrap();
     assert_eq!(
-        read.blue,
+        read.stable,
         Some(WeightedRecord {
             weight: 95,
             target: "blue.example.net".into(),
@@ -78,7 +78,7 @@ async fn weights_set_in_one_change_are_read_back_from_route53() {
         })
     );
     assert_eq!(
-        read.green,
+        read.canary,
         Some(WeightedRecord {
             weight: 5,
             target: "green.example.net".into(),
@@ -87,6 +87,30 @@ async fn weights_set_in_one_change_are_read_back_from_route53() {
     );
     let neighbour = router.read_weights(&other).await.unwrap();
     assert_eq!(neighbour.weights(), Some(WeightPair::new(7, 7).unwrap()));
+
+    // The next release: green stable, blue the canary. The same records, found by their set
+    // identifiers, in the other roles.
+    let next = set.clone().swapped();
+    let change = router
+        .set_weights(&next, WeightPair::new(3, 1).unwrap())
+        .await
+        .unwrap();
+    router
+        .wait_for_sync(&change, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let as_first = router.read_weights(&set).await.unwrap();
+    assert_eq!(
+        (
+            as_first.stable.map(|r| (r.weight, r.target)),
+            as_first.canary.map(|r| (r.weight, r.target))
+        ),
+        (
+            Some((1, "blue.example.net".to_string())),
+            Some((3, "green.example.net".to_string()))
+        ),
+        "blue (the new canary) 1, green (the new stable) 3"
+    );
 }
 
 #[tokio::test]
@@ -100,10 +124,10 @@ async fn alias_records_are_written_and_read_back() {
         .unwrap();
     let mut set = records(&zone, &format!("app.{domain}."));
     set.record_type = RecordType::A;
-    set.blue.target = "blue-alb-1.us-east-1.elb.amazonaws.com.".into();
-    set.blue.alias_hosted_zone_id = Some("Z35SXDOTRQ7X7K".into());
-    set.green.target = "green-alb-2.us-east-1.elb.amazonaws.com.".into();
-    set.green.alias_hosted_zone_id = Some("Z35SXDOTRQ7X7K".into());
+    set.stable.target = "blue-alb-1.us-east-1.elb.amazonaws.com.".into();
+    set.stable.alias_hosted_zone_id = Some("Z35SXDOTRQ7X7K".into());
+    set.canary.target = "green-alb-2.us-east-1.elb.amazonaws.com.".into();
+    set.canary.alias_hosted_zone_id = Some("Z35SXDOTRQ7X7K".into());
 
     router
         .set_weights(&set, WeightPair::new(1, 3).unwrap())
@@ -111,10 +135,10 @@ async fn alias_records_are_written_and_read_back() {
         .unwrap();
 
     let read = router.read_weights(&set).await.unwrap();
-    let green = read.green.unwrap();
+    let green = read.canary.unwrap();
     assert_eq!(green.weight, 3);
     assert_eq!(green.target, "green-alb-2.us-east-1.elb.amazonaws.com.");
-    assert_eq!(read.blue.unwrap().weight, 1);
+    assert_eq!(read.stable.unwrap().weight, 1);
 }
 
 #[tokio::test]
@@ -131,7 +155,7 @@ async fn a_record_set_without_records_reads_as_empty_and_a_missing_zone_is_not_f
         .read_weights(&records(&zone, &format!("api.{domain}.")))
         .await
         .unwrap();
-    assert_eq!((read.blue, read.green), (None, None));
+    assert_eq!((read.stable, read.canary), (None, None));
 
     let error = router.zone_domain("ZNOSUCHZONE0000").await.unwrap_err();
     assert!(

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use maud::{Markup, html};
 use sluice_core::analysis::Verdict;
 use sluice_core::deployment::Status;
-use sluice_core::timeline::{MarkerKind, MetricTrack, Timeline};
+use sluice_core::timeline::{MarkerKind, MetricTrack, Timeline, text};
 
 use super::style::{colour, outcome_class, outcome_title};
 use crate::render;
@@ -198,18 +198,18 @@ pub fn traffic_chart(timeline: &Timeline, scale: &TimeScale) -> Markup {
             @let x1 = scale.x(span.until.unwrap_or(scale.end));
             @if x1 - x0 > 60.0 {
                 text x=(n((x0 + x1) / 2.0)) y=(n((y(span.canary_share) - 6.0).max(top + 30.0))) font-size="11" fill="#166534" text-anchor="middle" {
-                    (render::percent(span.canary_share)) " green (" (span.blue_weight) ":" (span.green_weight) ")"
+                    (render::percent(span.canary_share)) " canary (" (span.stable_weight) ":" (span.canary_weight) ")"
                 }
             }
         }
         (markers(timeline, scale, top, bottom))
         (scale.axis(bottom))
         text x=(LEFT) y="16" font-size="12" fill="#64748b" {
-            tspan fill="#15803d" font-weight="700" { "■" } " green  "
-            tspan fill="#93c5fd" font-weight="700" { "■" } " blue"
+            tspan fill="#15803d" font-weight="700" { "■" } " " (text::canary(&timeline.roles)) "  "
+            tspan fill="#93c5fd" font-weight="700" { "■" } " " (text::stable(&timeline.roles))
         }
     };
-    svg(height, "green's share of traffic over time", content)
+    svg(height, "the canary's share of traffic over time", content)
 }
 
 /// Numbered markers: a line through the chart and a badge above it; the outcome as a flag.

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use maud::{Markup, PreEscaped, html};
 use sluice_core::analysis::Verdict;
 use sluice_core::deployment::{Deployment, Status};
-use sluice_core::timeline::Timeline;
+use sluice_core::timeline::{Timeline, text};
 
 use crate::render;
 use chart::{TimeScale, metric_chart, traffic_chart};
@@ -32,8 +32,8 @@ pub fn render(deployment: &Deployment, timeline: &Timeline, now: DateTime<Utc>) 
             body { main {
                 (header(deployment, timeline, now))
                 section.card {
-                    h2 { "Traffic to green" }
-                    p.hint { "Green's real share of requests (from the Route 53 weights) over time; shaded bands are the steps, hatched where the step was syncing and not yet live. Numbered markers are listed below." }
+                    h2 { "Traffic to " (text::canary(&timeline.roles)) }
+                    p.hint { "The canary slot's real share of requests (from the Route 53 weights) over time; shaded bands are the steps, hatched where the step was syncing and not yet live. Numbered markers are listed below." }
                     (traffic_chart(timeline, &scale))
                 }
                 @if timeline.metrics.is_empty() {
@@ -46,10 +46,10 @@ pub fn render(deployment: &Deployment, timeline: &Timeline, now: DateTime<Utc>) 
                             @if !track.unit.is_empty() { " " span.unit { (track.unit) } }
                         }
                         p.hint {
-                            "Green's value at each analysis against "
+                            "The canary's value at each analysis against "
                             (render::thresholds(track.max, track.min, track.max_increase_over_baseline))
                             @if track.points.iter().any(|p| p.baseline.is_some()) {
-                                "; hollow points are blue's baseline over the same window"
+                                "; hollow points are the stable slot's baseline over the same window"
                             }
                             "."
                         }
@@ -139,7 +139,8 @@ fn header(deployment: &Deployment, timeline: &Timeline, now: DateTime<Utc>) -> M
             "analyses",
             format!("{passed} ✓  {failed} ✗  {inconclusive} ?"),
         ),
-        ("green now", render::percent(timeline.current_share())),
+        ("slots", format!("{}, {}", text::stable(&timeline.roles), text::canary(&timeline.roles))),
+        ("canary now", render::percent(timeline.current_share())),
         ("driven by", timeline.controller.describe()),
     ];
     let rolled_back_at = timeline

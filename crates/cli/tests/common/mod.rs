@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sluice_cli::backend::{AwsPorts, Settings};
 use sluice_core::Deployment;
-use sluice_core::metrics::{MetricRef, Side};
+use sluice_core::metrics::MetricRef;
 use sluice_core::ports::{Clock, Deployments};
 use sluice_core::workflow::{
     ApprovalRequest, Cursor, SyncLimits, ValidateRequest, analyze_step, await_approval, check_sync,
@@ -20,7 +20,7 @@ use sluice_handler::{Configured, Ports as _};
 use sluice_testkit::drive::{Pace, Routes, Stage, drive_to_end};
 use sluice_testkit::memory::MemoryPorts;
 use sluice_testkit::memory::{MemoryMetrics, MemoryOrchestrator};
-use sluice_testkit::request::{Baseline, Check, DeploymentRequest, Place};
+use sluice_testkit::request::{Check, DeploymentRequest, Place};
 use sluice_testkit::{MotoWorld, eventually, unique_name};
 
 /// The CLI's ports over an in-memory world: the same bundle, sharing its state.
@@ -42,13 +42,8 @@ pub async fn moto_backend(world: &MotoWorld, state_machine_arn: Option<String>) 
     )
 }
 
-fn metric_ref(name: &str, version: &str) -> MetricRef {
-    let side = if version == "blue" {
-        Side::Blue
-    } else {
-        Side::Green
-    };
-    Place::example().metric(name, side)
+fn metric_ref(name: &str, slot: &str) -> MetricRef {
+    Place::example().metric(name, slot)
 }
 
 /// A request for the in-memory world: four canary steps, an error rate against blue's and a
