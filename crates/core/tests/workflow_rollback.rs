@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 #[tokio::test]
-async fn rollback_returns_all_traffic_to_blue_releases_the_lock_and_is_safe_twice() {
+async fn rollback_returns_all_traffic_to_stable_releases_the_lock_and_is_safe_twice() {
     let w = World::new();
     let cursor = w.validate(request()).await.unwrap();
     let cursor = w.run_step(cursor, 10, 2).await;
@@ -22,7 +22,7 @@ async fn rollback_returns_all_traffic_to_blue_releases_the_lock_and_is_safe_twic
             .last()
             .unwrap()
             .message
-            .starts_with("rolled back to 100% blue")
+            .starts_with("rolled back to stable blue 100%")
     );
     let changes = w.router.changes().len();
     w.rollback(cursor).await.unwrap();
