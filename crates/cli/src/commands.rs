@@ -12,7 +12,8 @@ use sluice_core::ports::{
 };
 use sluice_core::timeline::{Timeline, text};
 use sluice_core::workflow::{
-    OperatorOutcome, Takeover, TakeoverOutcome, approve, request_pause, request_promotion,
+    OperatorOutcome, Takeover, TakeoverOutcome, WorkflowError, approve, check_world, request_pause,
+    request_promotion,
 };
 
 use crate::args::Output;
@@ -67,6 +68,10 @@ pub async fn start(
         }
         Err(other) => return Err(other),
     };
+    if let Err(errors) = check_world_when_idle(ports, &spec).await? {
+        report_invalid(&errors, output, out)?;
+        return Ok(exit::INVALID);
+    }
     let started = start_execution(ports, &spec.service, &spec.version, &body).await?;
     match output {
         Output::Json => writeln!(out, "{}", serde_json::to_string(&started)?)?,
@@ -88,6 +93,30 @@ pub async fn start(
         }
     }
     Ok(exit::OK)
+}
+
+/// The world checks Validate runs (both slots' records, their targets and TTL, one slot carrying
+/// all traffic, the alarms), so a request that would fail there is refused before anything
+/// starts. Skipped while another deployment holds the service: its traffic is split on purpose,
+/// and the lock check that follows answers for it.
+async fn check_world_when_idle(
+    ports: &impl Ports,
+    spec: &sluice_core::DeploymentSpec,
+) -> Result<Result<(), sluice_core::SpecErrors>, CliError> {
+    let now = ports.clock().now();
+    if let Some(lock) = ports.store().lock(&spec.service).await?
+        && lock.lease_until > now
+    {
+        return Ok(Ok(()));
+    }
+    match check_world(ports.router(), ports.alarms(), spec).await {
+        Ok(roles) => {
+            tracing::info!(service = %spec.service, %roles, "the world is ready for a deployment");
+            Ok(Ok(()))
+        }
+        Err(WorkflowError::Invalid(errors)) => Ok(Err(errors)),
+        Err(other) => Err(other.into()),
+    }
 }
 
 fn report_invalid(
@@ -508,11 +537,7 @@ pub async fn promote(
     let key = DeploymentKey::of(&deployment);
     if force {
         let outcome = takeover(ports).promote_now(&key, who).await?;
-        return print_action(
-            &from_takeover(&deployment, "promote", outcome),
-            output,
-            out,
-        );
+        return print_action(&from_takeover(&deployment, "promote", outcome), output, out);
     }
     let outcome = request_promotion(ports.store(), ports.clock(), &key, who).await?;
     let mut done = format!(
@@ -554,11 +579,7 @@ pub async fn abort(
             Some(ports.clock().now()),
         )
         .await?;
-    print_action(
-        &from_takeover(&deployment, "abort", outcome),
-        output,
-        out,
-    )
+    print_action(&from_takeover(&deployment, "abort", outcome), output, out)
 }
 
 pub async fn approve_deployment(

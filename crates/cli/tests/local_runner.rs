@@ -147,7 +147,7 @@ async fn start_then_watch_sees_the_deployment_promoted() {
         "step 1/4",
         "analysis over",
         "step 4/4",
-        "promoted: 100% green",
+        "promoted: canary green 100%",
     ] {
         assert!(text.contains(expected), "{expected:?} in\n{text}");
     }
@@ -330,7 +330,7 @@ async fn a_green_that_goes_bad_mid_deployment_is_rolled_back_and_watch_exits_1()
     assert_eq!(code, 1, "rolled back is exit 1:\n{text}");
     assert!(text.contains("✓ pass → advance to step 2"), "{text}");
     assert!(text.contains("✗ fail → roll back"), "{text}");
-    assert!(text.contains("rolled back: 100% blue"), "{text}");
+    assert!(text.contains("rolled back: stable blue 100%"), "{text}");
     assert_eq!(local.weights().await, WeightPair::ALL_STABLE);
     assert_eq!(local.execution_status(&id).await, "FAILED");
 

@@ -127,7 +127,7 @@ async fn abort_mid_step_returns_blue_to_100_percent_and_stops_the_execution() {
     )
     .await;
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("rolled back: 100% blue"), "{text}");
+    assert!(text.contains("rolled back: stable blue 100%"), "{text}");
 
     assert_eq!(world.weights().await, WeightPair::ALL_STABLE);
     let deployment = moto_deployment(&world).await;
@@ -181,7 +181,7 @@ async fn promote_force_puts_all_traffic_on_green_and_records_who() {
     )
     .await;
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("promoted: 100% green"), "{text}");
+    assert!(text.contains("promoted: canary green 100%"), "{text}");
 
     assert_eq!(world.weights().await, WeightPair::ALL_CANARY);
     let deployment = moto_deployment(&world).await;
@@ -640,9 +640,9 @@ async fn watch_follows_a_deployment_until_an_abort_rolls_it_back() {
     assert_eq!(code, 1, "rolled back is exit 1: {text}");
     for expected in [
         "started",
-        "step 1/3  Route 53 weights blue 9 / green 1 → 10% green",
+        "step 1/3  Route 53 weights stable blue 9 / canary green 1 → canary green 10%",
         "rolling back (operator hal): aborted by hal",
-        "rolled back: 100% blue",
+        "rolled back: stable blue 100%",
     ] {
         assert!(text.contains(expected), "{expected:?} in\n{text}");
     }
@@ -726,7 +726,7 @@ async fn show_prints_the_record_and_its_history() {
         text.contains("plan       10% (2s) → 50% (2s) → 100% (2s)"),
         "{text}"
     );
-    assert!(text.contains("traffic    10% green"), "{text}");
+    assert!(text.contains("traffic    canary green 10%"), "{text}");
     let (code, text) = sluice(&cli, &["--table", &table, "show", &name, "-o", "json"]).await;
     assert_eq!(code, 0);
     let body: Value = serde_json::from_str(&text).unwrap();

@@ -36,7 +36,7 @@ pub fn points_for(deployment: &Deployment, event: &HistoryEvent) -> Vec<MetricPo
     match &event.kind {
         EventKind::Started { .. } => vec![MetricPoint::new("DeploymentsStarted", "Count", 1.0)],
         EventKind::TrafficShifted { canary_share, .. } => {
-            vec![MetricPoint::new("GreenShare", "Percent", *canary_share)]
+            vec![MetricPoint::new("CanaryShare", "Percent", *canary_share)]
         }
         EventKind::Analyzed {
             verdict, metrics, ..
@@ -56,7 +56,7 @@ pub fn points_for(deployment: &Deployment, event: &HistoryEvent) -> Vec<MetricPo
             points
         }
         EventKind::Promoted { .. } => vec![
-            MetricPoint::new("GreenShare", "Percent", 100.0),
+            MetricPoint::new("CanaryShare", "Percent", 100.0),
             MetricPoint::new("Promotions", "Count", 1.0),
             MetricPoint::new("DeploymentDuration", "Seconds", duration()),
         ],
@@ -65,7 +65,7 @@ pub fn points_for(deployment: &Deployment, event: &HistoryEvent) -> Vec<MetricPo
             ..
         } => {
             let mut points = vec![
-                MetricPoint::new("GreenShare", "Percent", 0.0),
+                MetricPoint::new("CanaryShare", "Percent", 0.0),
                 MetricPoint::new("Rollbacks", "Count", 1.0),
                 MetricPoint::new("DeploymentDuration", "Seconds", duration()),
             ];
@@ -125,7 +125,7 @@ mod tests {
         );
         assert_eq!(
             points_for(&d, &shifted),
-            vec![MetricPoint::new("GreenShare", "Percent", 0.39)]
+            vec![MetricPoint::new("CanaryShare", "Percent", 0.39)]
         );
         let rolled = event(
             EventKind::RolledBack {
@@ -143,7 +143,7 @@ mod tests {
         assert_eq!(
             names,
             vec![
-                ("GreenShare", 0.0),
+                ("CanaryShare", 0.0),
                 ("Rollbacks", 1.0),
                 ("DeploymentDuration", 90.0),
                 ("EmergencyRollbacks", 1.0),

@@ -1,5 +1,5 @@
-//! analyze: judges the step's live window from CloudWatch (green, and blue where a baseline is
-//! configured), stores the analysis with every value, threshold and sample count, and returns
+//! analyze: judges the step's live window from CloudWatch (the canary slot, and the stable slot
+//! as baseline where the slots' dimensions tell them apart), stores the analysis with every value, threshold and sample count, and returns
 //! the decision: advance, promote, extend, await-approval or roll-back. Missing data or too few
 //! samples is inconclusive, never a pass.
 
@@ -50,8 +50,12 @@ mod tests {
         (ports, event)
     }
 
-    fn green(deployment: &Deployment, metric: usize) -> (MetricRef, MetricRef) {
-        match &deployment.spec.analysis.metrics[metric].query {
+    /// The series the canary slot publishes for one metric of the spec.
+    fn canary(deployment: &Deployment, metric: usize) -> (MetricRef, MetricRef) {
+        let spec = &deployment.spec;
+        let metric = &spec.analysis.metrics[metric];
+        let dimensions = spec.metric_dimensions(metric, &deployment.roles.canary);
+        match &metric.query.with_dimensions(&dimensions) {
             sluice_core::metrics::MetricQuery::Ratio(r) => {
                 (r.numerator.clone(), r.denominator.clone())
             }
@@ -59,7 +63,7 @@ mod tests {
         }
     }
 
-    /// Green's traffic for the sample's bake: `requests` a second, `errors` of them failing,
+    /// The canary's traffic for the sample's bake: `requests` a second, `errors` of them failing,
     /// `latency` seconds each.
     fn traffic(
         ports: &MemoryPorts,
@@ -69,8 +73,8 @@ mod tests {
         latency: f64,
     ) {
         let deployment = ports.store.only_deployment();
-        let (errors_metric, requests_metric) = green(&deployment, 0);
-        let (latency_metric, _) = green(&deployment, 1);
+        let (errors_metric, requests_metric) = canary(&deployment, 0);
+        let (latency_metric, _) = canary(&deployment, 1);
         for s in 0..300 {
             let at = from + Duration::seconds(s);
             ports.metrics.put(&requests_metric, at, 1.0, requests);
@@ -130,7 +134,7 @@ mod tests {
             .live_at
             .unwrap();
         // 300 s × 0 requests but for 40 in the first seconds: fewer than minSamples 50.
-        let (_, requests) = green(&ports.store.only_deployment(), 0);
+        let (_, requests) = canary(&ports.store.only_deployment(), 0);
         ports.metrics.put(&requests, live_at, 1.0, 40);
         due(&ports, &event);
         let cursor = handle(&ports, event).await.unwrap();

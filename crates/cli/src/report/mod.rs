@@ -139,7 +139,14 @@ fn header(deployment: &Deployment, timeline: &Timeline, now: DateTime<Utc>) -> M
             "analyses",
             format!("{passed} ✓  {failed} ✗  {inconclusive} ?"),
         ),
-        ("slots", format!("{}, {}", text::stable(&timeline.roles), text::canary(&timeline.roles))),
+        (
+            "slots",
+            format!(
+                "{}, {}",
+                text::stable(&timeline.roles),
+                text::canary(&timeline.roles)
+            ),
+        ),
         ("canary now", render::percent(timeline.current_share())),
         ("driven by", timeline.controller.describe()),
     ];
