@@ -48,6 +48,11 @@ impl ProgressWatcher {
         }
     }
 
+    /// Time since the deployment started.
+    pub(super) fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
     fn stamp(&self) -> String {
         format!("{:>6.1}s", secs(self.started.elapsed()))
     }

@@ -69,6 +69,36 @@ pub fn started_execution(outcome: &InvocationOutcome) -> Result<(String, String)
         })
         .ok_or_else(|| trigger_error(format!("it answered {output}")))
 }
+/// `release-trigger`'s answer in a few words: `queued v2.3.0 (checkout-api-v2-3-0-…)`.
+pub(super) fn describe_trigger_answer(outcome: &InvocationOutcome) -> String {
+    let InvocationOutcome::Succeeded { output } = outcome else {
+        return format!("{outcome:?}");
+    };
+    let answers: Vec<String> = output
+        .get("outcomes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            let field = |name: &str| o.get(name).and_then(Value::as_str).unwrap_or_default();
+            let mut text = format!(
+                "{} {} ({})",
+                field("outcome"),
+                field("version"),
+                field("executionName")
+            );
+            if let Some(superseded) = o.get("superseded").and_then(Value::as_str) {
+                text.push_str(&format!(", superseding {superseded}"));
+            }
+            if o.get("outcome").and_then(Value::as_str) == Some("ignored") {
+                text = format!("ignored: {}", field("reason"));
+            }
+            text
+        })
+        .collect();
+    answers.join("; ")
+}
+
 /// Starts the scenario's deployment as its [`Start`] says; returns the execution's name (the
 /// deployment id) and ARN.
 pub(super) async fn start(
@@ -78,7 +108,8 @@ pub(super) async fn start(
     out: &mut (impl Write + Send),
 ) -> Result<(String, String)> {
     match scenario.start {
-        Start::StartExecution => {
+        // The train starts its own deployments, one tag after another.
+        Start::StartExecution | Start::ReleaseTrain { .. } => {
             let request = scenario.request.to_json(env);
             let name = execution_name(env.service(), &scenario.request.version, scenario.name);
             let arn = runner.start_deployment(&name, &request).await?;

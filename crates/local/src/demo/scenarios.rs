@@ -18,6 +18,9 @@ pub enum Start {
     /// for the request's version is delivered to the real `release-trigger` function, which
     /// starts the execution (named by service and version).
     ReleaseTag { repository: &'static str },
+    /// Release after release on one service, each tag through `release-trigger`
+    /// ([`super::train_releases`]); the expectation is the last release's.
+    ReleaseTrain { repository: &'static str },
 }
 
 /// When a cue acts, in terms of the deployment's history.
@@ -172,9 +175,39 @@ pub fn release_tag() -> Scenario {
     }
 }
 
+/// Four tags on one service: promoted (canary green), bad and rolled back (canary blue),
+/// promoted (canary blue), and one tagged while the third runs, queued, then promoted (canary
+/// green).
+pub fn release_train() -> Scenario {
+    Scenario {
+        name: "release-train",
+        about: "four tags through release-trigger on one service: v2.0.0 promoted (canary green), v2.1.0 bad and rolled back (canary blue), v2.2.0 promoted (canary blue), v2.3.0 tagged while v2.2.0 runs, queued, then promoted (canary green)",
+        traffic: TrafficProfile::healthy(),
+        start: Start::ReleaseTrain {
+            repository: DEMO_REPOSITORY,
+        },
+        // The last release's outcome; each release's is in `train_releases`.
+        expect: Expectation {
+            status: Status::Promoted,
+            canary_percent: 100.0,
+            execution_status: "SUCCEEDED",
+            execution_error: None,
+            taken_over_by_alarm: false,
+        },
+        timeout: Duration::from_secs(300),
+        ..healthy()
+    }
+}
+
 /// Every scenario `demo --scenario` knows, in the order `scripts/demo` runs them.
 pub fn scenarios() -> Vec<Scenario> {
-    vec![healthy(), bad_canary(), alarm(), release_tag()]
+    vec![
+        healthy(),
+        bad_canary(),
+        alarm(),
+        release_tag(),
+        release_train(),
+    ]
 }
 
 /// The EventBridge event CodeCommit sends when a tag is created (the shape of
@@ -214,7 +247,13 @@ mod tests {
     fn scenarios_have_unique_names_and_valid_requests() {
         let names: BTreeSet<&str> = scenarios().iter().map(|s| s.name).collect();
         assert_eq!(names.len(), scenarios().len());
-        for name in ["healthy", "bad-canary", "alarm", "release-tag"] {
+        for name in [
+            "healthy",
+            "bad-canary",
+            "alarm",
+            "release-tag",
+            "release-train",
+        ] {
             assert!(scenario(name).is_some(), "{name}");
         }
         assert!(scenario("nope").is_none());
