@@ -27,6 +27,8 @@ pub struct World {
     pub metrics: MemoryMetrics,
     pub alarms: MemoryAlarms,
     pub notifier: MemoryNotifier,
+    /// Starts the queued releases the end steps find.
+    pub orchestrator: MemoryOrchestrator,
     pub clock: ManualClock,
 }
 
@@ -73,6 +75,7 @@ impl World {
             metrics: MemoryMetrics::new(),
             alarms: MemoryAlarms::new(),
             notifier: MemoryNotifier::new(),
+            orchestrator: MemoryOrchestrator::new(),
             clock: ManualClock::new(),
         };
         world.router.add_zone(ZONE, "example.com.");
@@ -132,6 +135,7 @@ impl World {
             &self.store,
             &self.router,
             &self.notifier,
+            &self.orchestrator,
             &self.clock,
             RollbackRequest {
                 cursor,
@@ -146,6 +150,7 @@ impl World {
             &self.store,
             &self.router,
             &self.notifier,
+            &self.orchestrator,
             &self.clock,
             cursor,
         )
