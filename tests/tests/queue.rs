@@ -82,7 +82,8 @@ async fn releases_tagged_while_one_runs_start_after_it_ends_and_the_latest_wins(
         match executions.iter().find(|(name, _)| *name == v3) {
             Some(_) => Ok(format!(
                 "{}:{v3}",
-                env.state_machine_arn()
+                env.names
+                    .state_machine_arn()
                     .replacen(":stateMachine:", ":execution:", 1)
             )),
             None => Err(executions),
