@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use sluice_core::ports::{
     Deployments, Notification, Notifier, NotifyError, Ports, ServiceConfigs, ServiceLocks,
-    TriggerLedger,
+    ServiceStates, TriggerLedger,
 };
 
 use crate::cloudwatch::CloudWatchMetrics;
@@ -109,7 +109,7 @@ impl<S> AwsPorts<S> {
 
 impl<S> Ports for AwsPorts<S>
 where
-    S: ServiceConfigs + ServiceLocks + Deployments + TriggerLedger,
+    S: ServiceConfigs + ServiceLocks + ServiceStates + Deployments + TriggerLedger,
 {
     type Store = S;
     type Router = Route53Router;

@@ -140,6 +140,11 @@ pub struct StartArgs {
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
 
+    /// While the service deploys, queue the release instead of refusing: it starts when that
+    /// deployment ends (the latest queued version wins). Needs the service's CONFIG item.
+    #[arg(long)]
+    pub queue: bool,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -8,8 +8,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sluice_core::deployment::{Controller, Deployment, DeploymentId, Status};
 use sluice_core::ports::{
-    Clock, DeploymentKey, Deployments, Orchestrator, OrchestratorError, ServiceLocks,
+    Clock, DeploymentKey, Deployments, Orchestrator, OrchestratorError, QueueWrite, ServiceConfigs,
+    ServiceLocks, ServiceStates,
 };
+use sluice_core::service_state::{QueueChange, QueuedRelease, ServiceState};
 use sluice_core::timeline::{Timeline, text};
 use sluice_core::workflow::{
     OperatorOutcome, Takeover, TakeoverOutcome, WorkflowError, approve, check_world, request_pause,
@@ -33,6 +35,24 @@ pub struct StartRequest {
     pub version: String,
     pub spec_file: Option<Value>,
     pub assignments: Vec<Assignment>,
+    /// `--queue`, by whom: while the service deploys, queue the release instead of refusing.
+    pub queue: Option<String>,
+}
+
+/// What `sluice start --queue` did while the service was deploying.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Queued {
+    pub service: String,
+    pub version: String,
+    /// The deployment id it will start as.
+    pub execution_name: String,
+    /// Whose deployment it waits for.
+    pub behind: String,
+    /// The queued version this one replaced (latest wins).
+    pub superseded: Option<String>,
+    pub queued: bool,
 }
 
 /// What `sluice start` did.
@@ -54,6 +74,15 @@ pub async fn start(
     output: Output,
     out: &mut (dyn Write + Send),
 ) -> Result<u8, CliError> {
+    if request.queue.is_some()
+        && ports
+            .store()
+            .service_config(&request.service)
+            .await?
+            .is_none()
+    {
+        return Err(CliError::QueueWithoutConfig(request.service.clone()));
+    }
     let body = build_request(
         request.spec_file.clone(),
         &request.service,
@@ -72,7 +101,26 @@ pub async fn start(
         report_invalid(&errors, output, out)?;
         return Ok(exit::INVALID);
     }
-    let started = start_execution(ports, &spec.service, &spec.version, &body).await?;
+    let started = match start_execution(ports, &spec.service, &spec.version, &body, request).await?
+    {
+        StartOutcome::Started(started) => started,
+        StartOutcome::Queued(queued) => {
+            match output {
+                Output::Json => writeln!(out, "{}", serde_json::to_string(&queued)?)?,
+                Output::Text => {
+                    writeln!(
+                        out,
+                        "queued: {} {} starts as deployment {} when {} ends",
+                        queued.service, queued.version, queued.execution_name, queued.behind
+                    )?;
+                    if let Some(old) = &queued.superseded {
+                        writeln!(out, "  it replaces the queued {old} (superseded)")?;
+                    }
+                }
+            }
+            return Ok(exit::OK);
+        }
+    };
     match output {
         Output::Json => writeln!(out, "{}", serde_json::to_string(&started)?)?,
         Output::Text => {
@@ -141,17 +189,51 @@ fn report_invalid(
     Ok(())
 }
 
-/// Refuses while another deployment of the service runs, then starts the execution under the
-/// first free attempt name of the version.
+enum StartOutcome {
+    Started(Started),
+    Queued(Queued),
+}
+
+/// Refuses while another deployment of the service runs (or, with `--queue`, queues the
+/// release behind it), then starts the execution under the first free attempt name of the
+/// version.
 async fn start_execution(
     ports: &impl Ports,
     service: &str,
     version: &str,
     body: &Value,
-) -> Result<Started, CliError> {
+    request: &StartRequest,
+) -> Result<StartOutcome, CliError> {
     let store = ports.store();
     let now = ports.clock().now();
     let recent = store.list(service, 200).await?;
+    let earlier = recent.iter().filter(|d| d.spec.version == version).count();
+    if let Some(who) = &request.queue {
+        let release = QueuedRelease {
+            version: version.to_string(),
+            request: body.clone(),
+            execution_name: attempt_name(service, version, earlier + 1),
+            source: format!("cli:{who}"),
+            queued_at: now,
+        };
+        // Queued only while the lock is held, checked in the same write; otherwise started.
+        if let Some(lock) = store.lock(service).await?
+            && lock.deployment.id.as_str() != release.execution_name
+            && let QueueWrite::Queued(change) = store.queue_release(service, &release, now).await?
+        {
+            return Ok(StartOutcome::Queued(Queued {
+                service: service.to_string(),
+                version: version.to_string(),
+                execution_name: release.execution_name,
+                behind: lock.deployment.id.to_string(),
+                superseded: match change {
+                    QueueChange::Replaced { superseded } => Some(superseded.version),
+                    QueueChange::Queued | QueueChange::AlreadyQueued => None,
+                },
+                queued: true,
+            }));
+        }
+    }
     if let Some(lock) = store.lock(service).await?
         && lock.lease_until > now
         && let Some(holder) = store.get(&lock.deployment).await?
@@ -161,11 +243,11 @@ async fn start_execution(
         if holder.spec.version == version
             && let Some(arn) = holder.execution_arn.clone()
         {
-            return Ok(Started {
+            return Ok(StartOutcome::Started(Started {
                 deployment_id: holder.id.to_string(),
                 execution_arn: arn,
                 already_running: true,
-            });
+            }));
         }
         return Err(CliError::Conflict {
             service: service.into(),
@@ -173,18 +255,23 @@ async fn start_execution(
             status: holder.status.to_string(),
         });
     }
-    let earlier = recent.iter().filter(|d| d.spec.version == version).count();
     let first = earlier + 1;
     for attempt in first..first + NAME_ATTEMPTS {
         let name = attempt_name(service, version, attempt);
         match ports.orchestrator().start_execution(&name, body).await {
             Ok(execution) => {
                 tracing::info!(%name, arn = %execution.arn, already_existed = execution.already_existed, "execution started");
-                return Ok(Started {
+                // Newer than a release still waiting in the queue: that one will not start.
+                store
+                    .update_service_state(service, |state| {
+                        state.supersede_queued(version, now).is_some()
+                    })
+                    .await?;
+                return Ok(StartOutcome::Started(Started {
                     deployment_id: name,
                     execution_arn: execution.arn,
                     already_running: execution.already_existed,
-                });
+                }));
             }
             // An ended execution (or another request) holds the name: the next attempt.
             Err(OrchestratorError::NameTakenWithOtherInput { .. }) => continue,
@@ -229,6 +316,30 @@ pub async fn active(ports: &impl Ports, service: Option<&str>) -> Result<Vec<Act
     Ok(rows)
 }
 
+/// The state items (stable slot, versions, last deployment, queued release) of `service`, or
+/// of every service that has one.
+pub async fn service_states(
+    ports: &impl Ports,
+    service: Option<&str>,
+) -> Result<Vec<ServiceState>, CliError> {
+    let services = match service {
+        Some(service) => vec![service.to_string()],
+        None => crate::backend::services(ports).await?,
+    };
+    let mut states = Vec::new();
+    for service in services {
+        states.extend(ports.store().service_state(&service).await?);
+    }
+    Ok(states)
+}
+
+/// `status -o json`: the deployments in progress and the services' state items.
+#[derive(Debug, Serialize)]
+struct StatusJson<'a> {
+    deployments: &'a [ActiveRow],
+    services: &'a [ServiceState],
+}
+
 pub async fn status(
     ports: &impl Ports,
     service: Option<&str>,
@@ -236,12 +347,20 @@ pub async fn status(
     out: &mut (dyn Write + Send),
 ) -> Result<u8, CliError> {
     let rows = active(ports, service).await?;
+    let states = service_states(ports, service).await?;
     if output == Output::Json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        let body = StatusJson {
+            deployments: &rows,
+            services: &states,
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
         return Ok(exit::OK);
     }
     let now = ports.clock().now();
     write!(out, "{}", print::status(&rows, service, now))?;
+    if !states.is_empty() {
+        write!(out, "\n{}", print::service_states(&states))?;
+    }
     Ok(exit::OK)
 }
 
@@ -275,6 +394,13 @@ pub async fn history_rows(
         .collect())
 }
 
+/// `history -o json`: the service's state item and its deployments.
+#[derive(Debug, Serialize)]
+struct HistoryJson<'a> {
+    state: Option<&'a ServiceState>,
+    deployments: &'a [HistoryRow],
+}
+
 pub async fn history(
     ports: &impl Ports,
     service: &str,
@@ -283,9 +409,21 @@ pub async fn history(
     out: &mut (dyn Write + Send),
 ) -> Result<u8, CliError> {
     let rows = history_rows(ports, service, limit).await?;
+    let state = ports.store().service_state(service).await?;
     if output == Output::Json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        let body = HistoryJson {
+            state: state.as_ref(),
+            deployments: &rows,
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
         return Ok(exit::OK);
+    }
+    if let Some(state) = &state {
+        write!(
+            out,
+            "{}\n",
+            print::service_states(std::slice::from_ref(state))
+        )?;
     }
     write!(out, "{}", print::history(&rows, service))?;
     Ok(exit::OK)

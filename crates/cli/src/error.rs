@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use sluice_core::SpecErrors;
 use sluice_core::ports::{
-    DeploymentsError, LockError, OrchestratorError, ServiceConfigError, TriggerLedgerError,
+    DeploymentsError, LockError, OrchestratorError, ServiceConfigError, ServiceStateError,
+    TriggerLedgerError,
 };
 use sluice_core::workflow::WorkflowError;
 use thiserror::Error;
@@ -39,6 +40,12 @@ pub enum CliError {
     Invalid(SpecErrors),
     #[error("{what}: {message}")]
     BadArgument { what: String, message: String },
+    #[error(
+        "--queue: service {0} has no CONFIG item (SERVICE#{0} / CONFIG), so a queued release \
+         could not be started from it later; register the service first (infra/README.md), \
+         nothing was queued"
+    )]
+    QueueWithoutConfig(String),
     #[error("deployment {id} {message}")]
     WrongState { id: String, message: String },
     #[error("deployment {0} not found (is --table / SLUICE_TABLE the right table?)")]
@@ -93,6 +100,8 @@ pub enum CliError {
     #[error("{0}")]
     Triggers(#[from] TriggerLedgerError),
     #[error("{0}")]
+    States(#[from] ServiceStateError),
+    #[error("{0}")]
     Orchestrator(#[from] OrchestratorError),
     #[error("{0}")]
     Workflow(#[from] WorkflowError),
@@ -106,7 +115,8 @@ impl CliError {
             | CliError::BadSet { .. }
             | CliError::SpecFile { .. }
             | CliError::Invalid(_)
-            | CliError::BadArgument { .. } => exit::INVALID,
+            | CliError::BadArgument { .. }
+            | CliError::QueueWithoutConfig(_) => exit::INVALID,
             CliError::Workflow(WorkflowError::Invalid(_) | WorkflowError::BadInput { .. }) => {
                 exit::INVALID
             }

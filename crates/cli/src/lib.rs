@@ -79,6 +79,9 @@ pub async fn dispatch(
                 version: args.version.clone(),
                 spec_file,
                 assignments,
+                queue: args
+                    .queue
+                    .then(|| who(global).unwrap_or_else(|_| "unknown".into())),
             };
             commands::start(ports, &request, args.output.output, out).await
         }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sluice_core::deployment::{Controller, Deployment, HistoryEvent};
+use sluice_core::service_state::ServiceState;
 use sluice_core::timeline::{Timeline, text};
 
 use crate::render;
@@ -50,6 +51,56 @@ pub fn status(rows: &[ActiveRow], service: Option<&str>, now: DateTime<Utc>) -> 
         ],
         &cells,
     )
+}
+
+/// Each service's state item: its stable slot, the version each slot last received, how the
+/// last deployment ended, and the queued release.
+pub fn service_states(states: &[ServiceState]) -> String {
+    let mut lines = Vec::new();
+    for state in states {
+        lines.push(format!("service {}", state.service));
+        let stable = state.stable_slot.as_deref().unwrap_or("not recorded yet");
+        lines.push(format!("  stable     {stable}"));
+        if !state.slot_versions.is_empty() {
+            let slots: Vec<String> = state
+                .slot_versions
+                .iter()
+                .map(|(slot, version)| format!("{slot} {version}"))
+                .collect();
+            lines.push(format!("  slots      {}", slots.join(" · ")));
+        }
+        if let Some(last) = &state.last_deployment {
+            lines.push(format!(
+                "  last       {} {} (canary {}) at {}: {}",
+                last.version,
+                render::outcome_word(last.status),
+                last.canary_slot,
+                render::date_time(last.ended_at),
+                last.id
+            ));
+        }
+        match &state.queued {
+            Some(queued) => lines.push(format!(
+                "  queued     {} as {} (since {}, by {})",
+                queued.version,
+                queued.execution_name,
+                render::date_time(queued.queued_at),
+                queued.source
+            )),
+            None => lines.push("  queued     nothing".into()),
+        }
+        if let Some(superseded) = state.superseded.last() {
+            lines.push(format!(
+                "  superseded {} by {} at {}",
+                superseded.version,
+                superseded.superseded_by,
+                render::date_time(superseded.superseded_at)
+            ));
+        }
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
 }
 
 /// A service's deployments as a table, or a sentence when there is none.

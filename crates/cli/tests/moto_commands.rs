@@ -42,9 +42,14 @@ async fn status_lists_the_deployment_in_progress_and_history_its_outcome() {
     // Without --service the services are found through their locks.
     let (code, json_text) = sluice(&cli, &["--table", &table, "status", "-o", "json"]).await;
     assert_eq!(code, 0, "{json_text}");
-    let rows: Value = serde_json::from_str(&json_text).unwrap();
-    let rows = rows.as_array().unwrap();
+    let body: Value = serde_json::from_str(&json_text).unwrap();
+    let rows = body["deployments"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{json_text}");
+    assert_eq!(
+        body["services"],
+        json!([]),
+        "no deployment has ended: no state item yet"
+    );
     assert_eq!(rows[0]["deploymentId"], json!(name));
     assert_eq!(rows[0]["step"], json!(1));
     assert_eq!(rows[0]["steps"], json!(3));
@@ -71,10 +76,14 @@ async fn status_lists_the_deployment_in_progress_and_history_its_outcome() {
         &["--table", &table, "status", "--service", &world.service],
     )
     .await;
-    assert_eq!(
-        text.trim(),
-        format!("no deployment of {} in progress", world.service)
+    assert!(
+        text.starts_with(&format!("no deployment of {} in progress\n", world.service)),
+        "{text}"
     );
+    // The abort ended it: the state item says blue stays stable and green received v2.0.0.
+    assert!(text.contains("stable     blue"), "{text}");
+    assert!(text.contains("green v2.0.0"), "{text}");
+    assert!(text.contains("queued     nothing"), "{text}");
     let (code, text) = sluice(
         &cli,
         &["--table", &table, "history", "--service", &world.service],
@@ -96,7 +105,13 @@ async fn status_lists_the_deployment_in_progress_and_history_its_outcome() {
         ],
     )
     .await;
-    let rows: Value = serde_json::from_str(&json_text).unwrap();
+    let body: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(body["state"]["stableSlot"], json!("blue"));
+    assert_eq!(
+        body["state"]["lastDeployment"]["status"],
+        json!("rolled-back")
+    );
+    let rows = &body["deployments"];
     assert_eq!(rows[0]["status"], json!("rolled-back"));
     assert_eq!(rows[0]["outcome"], json!("aborted by ana: wrong build"));
     assert!(rows[0]["durationSeconds"].as_i64().unwrap() >= 0);

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod plan;
 pub mod ports;
 pub mod release;
+pub mod service_state;
 pub mod slots;
 pub mod spec;
 pub mod telemetry;

@@ -69,9 +69,16 @@ async fn a_caught_error_becomes_the_rollback_reason() {
                 .into(),
         }),
     };
-    roll_back(&w.store, &w.router, &w.notifier, &w.clock, request)
-        .await
-        .unwrap();
+    roll_back(
+        &w.store,
+        &w.router,
+        &w.notifier,
+        &w.orchestrator,
+        &w.clock,
+        request,
+    )
+    .await
+    .unwrap();
     let d = w.store.only_deployment();
     assert_eq!(
         d.outcome.unwrap().reason,

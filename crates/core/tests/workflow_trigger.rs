@@ -52,6 +52,7 @@ async fn a_release_tag_starts_one_deployment_named_after_service_and_version() {
             version: "v2.4.0".into(),
             execution_name: name.clone(),
             execution_arn: MemoryOrchestrator::arn_of(&name),
+            superseded: None,
         }]
     );
     let executions = orchestrator.executions();

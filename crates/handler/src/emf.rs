@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sluice_core::deployment::{Deployment, DeploymentId, HistoryEvent};
 use sluice_core::ports::{
-    DeploymentKey, Deployments, DeploymentsError, LockError, ServiceConfigError, ServiceConfigs,
-    ServiceLock, ServiceLocks, TriggerClaim, TriggerLedger, TriggerLedgerError, TriggerRecord,
+    DeploymentKey, Deployments, DeploymentsError, LockError, QueueWrite, ServiceConfigError,
+    ServiceConfigs, ServiceLock, ServiceLocks, ServiceStateError, ServiceStates, TriggerClaim,
+    TriggerLedger, TriggerLedgerError, TriggerRecord,
 };
+use sluice_core::service_state::{QueuedRelease, ServiceState};
 use sluice_core::telemetry::{MetricPoint, NAMESPACE, points_for};
 
 /// One EMF document for one metric point of `deployment`.
@@ -65,6 +67,33 @@ impl<S: ServiceConfigs> ServiceConfigs for MeteredStore<S> {
     }
     async fn service_configs(&self) -> Result<Vec<(String, Value)>, ServiceConfigError> {
         self.0.service_configs().await
+    }
+}
+
+impl<S: ServiceStates> ServiceStates for MeteredStore<S> {
+    async fn service_state(
+        &self,
+        service: &str,
+    ) -> Result<Option<ServiceState>, ServiceStateError> {
+        self.0.service_state(service).await
+    }
+    async fn queue_release(
+        &self,
+        service: &str,
+        release: &QueuedRelease,
+        now: DateTime<Utc>,
+    ) -> Result<QueueWrite, ServiceStateError> {
+        self.0.queue_release(service, release, now).await
+    }
+    async fn update_service_state<F>(
+        &self,
+        service: &str,
+        change: F,
+    ) -> Result<ServiceState, ServiceStateError>
+    where
+        F: Fn(&mut ServiceState) -> bool + Send + Sync,
+    {
+        self.0.update_service_state(service, change).await
     }
 }
 

@@ -335,6 +335,7 @@ pub async fn drive_to_end<P: Ports>(
                     ports.store(),
                     ports.router(),
                     ports.notifier(),
+                    ports.orchestrator(),
                     ports.clock(),
                     cursor,
                 )
@@ -355,6 +356,7 @@ pub async fn drive_to_end<P: Ports>(
                     ports.store(),
                     ports.router(),
                     ports.notifier(),
+                    ports.orchestrator(),
                     ports.clock(),
                     request,
                 )

@@ -23,6 +23,7 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError
         ports.store(),
         ports.router(),
         ports.notifier(),
+        ports.orchestrator(),
         ports.clock(),
         request,
     )

@@ -1,14 +1,41 @@
 //! [`Deployments`] on the table: the record under its service, its history under its id, both
 //! written in one transaction conditional on the revision.
 
-use sluice_core::ports::{DeploymentKey, Deployments, DeploymentsError};
+use sluice_core::ports::{DeploymentKey, Deployments, DeploymentsError, StorageFailure};
+use sluice_core::service_state::ServiceState;
 use sluice_core::{Deployment, DeploymentId, HistoryEvent};
 
 use super::items::{self, n, s};
+use super::states::state_what;
 use super::{
-    CONDITIONAL_CHECK_FAILED, Condition, DynamoDbStore, TransactFailure, deployment_what, keys,
-    request_token,
+    CONDITIONAL_CHECK_FAILED, Condition, DynamoDbStore, TransactFailure, condition_failed_at,
+    deployment_what, keys, request_token,
 };
+
+/// How often a save re-reads a service state that changed underneath before giving up.
+const STATE_ATTEMPTS: usize = 5;
+
+impl DynamoDbStore {
+    /// The service's state after `deployment` ended, with its next revision; `None` when the
+    /// deployment has not ended, or its end is recorded already.
+    async fn ended_state(
+        &self,
+        deployment: &Deployment,
+    ) -> Result<Option<ServiceState>, StorageFailure> {
+        if !deployment.status.is_terminal() {
+            return Ok(None);
+        }
+        let mut state = self
+            .read_state(&deployment.service)
+            .await?
+            .unwrap_or_else(|| ServiceState::new(&deployment.service));
+        if !state.record_end(deployment) {
+            return Ok(None);
+        }
+        state.revision += 1;
+        Ok(Some(state))
+    }
+}
 
 impl Deployments for DynamoDbStore {
     async fn create(
@@ -86,39 +113,61 @@ impl Deployments for DynamoDbStore {
         };
         let record = items::deployment_item(deployment)?;
         let history = items::event_item(&deployment.id, event, self.event_expiry(event))?;
-        let token = request_token(&[&record, &history]);
-        let writes = vec![
-            self.put(
-                record,
-                Some(Condition {
-                    expression: "#rev = :expected",
-                    names: vec![("#rev", items::REVISION)],
-                    values: vec![(":expected", n(expected))],
-                }),
-            )
-            .map_err(|e| self.build_error(&what, e))?,
-            self.put(history, Some(Condition::absent()))
+        // A deployment's end changes its service's state in the same transaction; the state is
+        // read again when another write (a queued release) changed it meanwhile.
+        for _attempt in 0..STATE_ATTEMPTS {
+            let state = self.ended_state(deployment).await?;
+            let mut writes = vec![
+                self.put(
+                    record.clone(),
+                    Some(Condition {
+                        expression: "#rev = :expected",
+                        names: vec![("#rev", items::REVISION)],
+                        values: vec![(":expected", n(expected))],
+                    }),
+                )
                 .map_err(|e| self.build_error(&what, e))?,
-        ];
-        match self.transact(writes, Some(token), &what).await {
-            Ok(()) => {
-                tracing::info!(
-                    deployment = %deployment.id,
-                    status = %deployment.status,
-                    revision = deployment.revision,
-                    "deployment saved"
-                );
-                Ok(())
+                self.put(history.clone(), Some(Condition::absent()))
+                    .map_err(|e| self.build_error(&what, e))?,
+            ];
+            let mut token_items = vec![record.clone(), history.clone()];
+            if let Some(state) = &state {
+                writes.push(self.state_put(state)?);
+                token_items.push(items::state_item(state)?);
             }
-            Err(TransactFailure::Cancelled(codes))
-                if codes.iter().any(|c| c == CONDITIONAL_CHECK_FAILED) =>
-            {
-                tracing::info!(deployment = %deployment.id, expected, "revision conflict");
-                Err(conflict())
+            let token = request_token(&token_items.iter().collect::<Vec<_>>());
+            match self.transact(writes, Some(token), &what).await {
+                Ok(()) => {
+                    tracing::info!(
+                        deployment = %deployment.id,
+                        status = %deployment.status,
+                        revision = deployment.revision,
+                        "deployment saved"
+                    );
+                    return Ok(());
+                }
+                Err(TransactFailure::Cancelled(codes))
+                    if condition_failed_at(&codes, 0) || condition_failed_at(&codes, 1) =>
+                {
+                    tracing::info!(deployment = %deployment.id, expected, "revision conflict");
+                    return Err(conflict());
+                }
+                Err(TransactFailure::Cancelled(codes)) if condition_failed_at(&codes, 2) => {
+                    tracing::info!(deployment = %deployment.id, "service state changed meanwhile; read again");
+                    continue;
+                }
+                Err(TransactFailure::Cancelled(codes)) => {
+                    return Err(self.cancelled(&what, &codes).into());
+                }
+                Err(TransactFailure::Failed(error)) => return Err(error.into()),
             }
-            Err(TransactFailure::Cancelled(codes)) => Err(self.cancelled(&what, &codes).into()),
-            Err(TransactFailure::Failed(error)) => Err(error.into()),
         }
+        Err(StorageFailure::Throttled {
+            operation: "TransactWriteItems",
+            what: format!("{what} in table {}", self.table()),
+            message: format!("the {} kept changing", state_what(&deployment.service)),
+        }
+        .into())
     }
 
     async fn history(&self, id: &DeploymentId) -> Result<Vec<HistoryEvent>, DeploymentsError> {

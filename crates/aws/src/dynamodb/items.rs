@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sluice_core::ports::{DeploymentKey, ServiceLock, StorageFailure, TriggerRecord};
+use sluice_core::service_state::ServiceState;
 use sluice_core::{Deployment, DeploymentId, HistoryEvent};
 
 use super::keys;
@@ -248,4 +249,21 @@ pub fn trigger_from_item(item: &Item) -> Result<TriggerRecord, StorageFailure> {
         },
         seen_at: instant(item, SEEN_AT)?,
     })
+}
+
+/// `PK=SERVICE#<service>, SK=STATE`: the state's attributes (`stableSlot`, `slotVersions`,
+/// `lastDeployment`, `queued`, `superseded`, `revision`) at the top level.
+pub fn state_item(state: &ServiceState) -> Result<Item, StorageFailure> {
+    let mut item: Item =
+        serde_dynamo::aws_sdk_dynamodb_1::to_item(state).map_err(|e| StorageFailure::Corrupt {
+            what: format!("the state of service {}", state.service),
+            message: e.to_string(),
+        })?;
+    item.extend(key(keys::service_pk(&state.service), keys::STATE_SK));
+    Ok(item)
+}
+
+pub fn state_from_item(item: &Item) -> Result<ServiceState, StorageFailure> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item.clone())
+        .map_err(|e| corrupt(item, format!("not a service state: {e}")))
 }

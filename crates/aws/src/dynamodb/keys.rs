@@ -15,6 +15,7 @@ pub const EXPIRES_AT: &str = "expiresAt";
 
 pub const LOCK_SK: &str = "LOCK";
 pub const CONFIG_SK: &str = "CONFIG";
+pub const STATE_SK: &str = "STATE";
 pub const TRIGGER_SK: &str = "-";
 pub const DEPLOY_SK_PREFIX: &str = "DEPLOY#";
 pub const EVENT_SK_PREFIX: &str = "EVENT#";

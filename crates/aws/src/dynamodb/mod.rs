@@ -7,12 +7,13 @@
 //! | `SERVICE#<service>` | `LOCK` | `deploymentId`, `startedAt`, `leaseUntil`, `alarms` |
 //! | `ALARM#<alarm>` | `SERVICE#<service>` | index: the service whose lock names the alarm |
 //! | `SERVICE#<service>` | `CONFIG` | `config`: the service's default spec as a map |
+//! | `SERVICE#<service>` | `STATE` | stable slot, version per slot, last deployment, queued release, `revision` |
 //! | `SERVICE#<service>` | `DEPLOY#<started-at>#<id>` | the deployment's attributes; `GSI1PK=DEPLOY#<id>`, `GSI1SK=RECORD` |
 //! | `DEPLOY#<id>` | `EVENT#<seq>` | one history event; `expiresAt` when history expires |
 //! | `TRIGGER#<key>` | `-` | an incoming event's idempotency key; `expiresAt` |
 //!
 //! Writes that change a deployment are conditional on its `revision` and go in one
-//! transaction with their history event. Nothing is deleted but a released lock and its alarm
+//! transaction with their history event (and, when it ends, with the service's `STATE`). Nothing is deleted but a released lock and its alarm
 //! index items.
 
 mod configs;
@@ -20,6 +21,7 @@ mod deployments;
 mod items;
 pub mod keys;
 mod locks;
+mod states;
 mod triggers;
 
 use std::collections::HashMap;

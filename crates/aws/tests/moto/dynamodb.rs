@@ -13,7 +13,7 @@ use sluice_testkit::provision;
 use crate::aws;
 use crate::fixtures::{analyzed, at, created, live, lock_of, shifted};
 
-async fn store() -> (crate::Aws, DynamoDbStore) {
+pub(crate) async fn store() -> (crate::Aws, DynamoDbStore) {
     let aws = aws().await;
     let client = aws_sdk_dynamodb::Client::new(&aws.config);
     let table = unique_name("sluice");
@@ -22,7 +22,7 @@ async fn store() -> (crate::Aws, DynamoDbStore) {
     (aws, store)
 }
 
-async fn raw_item(
+pub(crate) async fn raw_item(
     aws: &crate::Aws,
     store: &DynamoDbStore,
     pk: &str,

@@ -9,6 +9,7 @@ mod fixtures;
 mod cloudwatch;
 mod dynamodb;
 mod route53;
+mod service_state;
 mod sfn;
 mod sns;
 

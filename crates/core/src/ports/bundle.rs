@@ -10,12 +10,13 @@ use super::notifier::Notifier;
 use super::orchestrator::Orchestrator;
 use super::service_configs::ServiceConfigs;
 use super::service_locks::ServiceLocks;
+use super::service_state::ServiceStates;
 use super::traffic::TrafficRouter;
 use super::trigger_ledger::TriggerLedger;
 
 pub trait Ports: Send + Sync {
     /// The storage ports, usually one adapter over one table.
-    type Store: ServiceConfigs + ServiceLocks + Deployments + TriggerLedger;
+    type Store: ServiceConfigs + ServiceLocks + ServiceStates + Deployments + TriggerLedger;
     type Router: TrafficRouter;
     type Metrics: MetricSource;
     type Alarms: AlarmStates;

@@ -14,6 +14,7 @@ mod notifier;
 mod orchestrator;
 mod service_configs;
 mod service_locks;
+mod service_state;
 mod storage;
 mod traffic;
 mod trigger_ledger;
@@ -29,6 +30,7 @@ pub use orchestrator::{
 };
 pub use service_configs::{ServiceConfigError, ServiceConfigs};
 pub use service_locks::{LockError, ServiceLock, ServiceLocks};
+pub use service_state::{QueueWrite, ServiceStateError, ServiceStates};
 pub use storage::StorageFailure;
 pub use traffic::{
     ChangeId, ChangeStatus, RecordSet, RouterError, SlotRecord, TrafficRouter, WeightedRecord,

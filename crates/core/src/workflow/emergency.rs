@@ -2,13 +2,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::error::{ErrorName, WorkflowError};
+use super::queue::after_end;
 use super::record::{load, notify};
 use super::rollback::complete_rollback;
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status, TrafficState};
 use crate::plan::WeightPair;
 use crate::ports::{
     Clock, DeploymentKey, Deployments, DeploymentsError, Notifier, Orchestrator, RecordSet,
-    ServiceLocks, TrafficRouter,
+    ServiceLocks, ServiceStates, TrafficRouter,
 };
 
 /// A CloudWatch alarm's state change, as its SNS notification carries it.
@@ -76,7 +77,7 @@ const TAKEOVER_ATTEMPTS: usize = 10;
 
 impl<S, R, O, N, C> Takeover<'_, S, R, O, N, C>
 where
-    S: Deployments + ServiceLocks,
+    S: Deployments + ServiceLocks + ServiceStates,
     R: TrafficRouter,
     O: Orchestrator,
     N: Notifier,
@@ -149,7 +150,7 @@ where
             .await?
         {
             Fence::Held(deployment, token) => (*deployment, token),
-            Fence::Ended(outcome) => return Ok(outcome),
+            Fence::Ended(outcome) => return self.finish_ended(key, outcome).await,
         };
 
         let records = RecordSet::of(&deployment);
@@ -177,15 +178,19 @@ where
         )
         .await
         {
-            Ok(()) => Ok(TakeoverOutcome::RolledBack {
-                deployment: id,
-                to_traffic_ms,
-            }),
+            Ok(()) => {
+                self.after_end(key).await?;
+                Ok(TakeoverOutcome::RolledBack {
+                    deployment: id,
+                    to_traffic_ms,
+                })
+            }
             Err(WorkflowError::Deployments(DeploymentsError::RevisionConflict { .. }))
             | Err(WorkflowError::Fenced { .. }) => {
                 // A concurrent run of the same takeover recorded it first.
                 let current = load(self.store, key).await?;
                 if current.status == Status::RolledBack {
+                    self.after_end(key).await?;
                     Ok(TakeoverOutcome::AlreadyRolledBack { deployment: id })
                 } else {
                     Err(WorkflowError::Internal {
@@ -221,7 +226,7 @@ where
             .await?
         {
             Fence::Held(deployment, token) => (*deployment, token),
-            Fence::Ended(outcome) => return Ok(outcome),
+            Fence::Ended(outcome) => return self.finish_ended(key, outcome).await,
         };
         let records = RecordSet::of(&deployment);
         let change = self
@@ -256,6 +261,7 @@ where
             .release_lock(&deployment.service, &deployment.id)
             .await?;
         notify(self.notifier, &deployment, reason).await;
+        self.after_end(key).await?;
         Ok(TakeoverOutcome::Promoted { deployment: id })
     }
 
@@ -344,6 +350,36 @@ where
         {
             tracing::warn!(deployment_id = %id, %error, "waiting approval not answered");
         }
+    }
+}
+
+impl<S, R, O, N, C> Takeover<'_, S, R, O, N, C>
+where
+    S: Deployments + ServiceLocks + ServiceStates,
+    O: Orchestrator,
+    C: Clock,
+{
+    /// The lock released and the queued release started, after this takeover ended the
+    /// deployment or found it ended (a repeated delivery finishes what a crash left undone).
+    async fn after_end(&self, key: &DeploymentKey) -> Result<(), WorkflowError> {
+        after_end(
+            self.store,
+            self.orchestrator,
+            self.clock,
+            &key.service,
+            &key.id,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn finish_ended(
+        &self,
+        key: &DeploymentKey,
+        outcome: TakeoverOutcome,
+    ) -> Result<TakeoverOutcome, WorkflowError> {
+        self.after_end(key).await?;
+        Ok(outcome)
     }
 }
 

@@ -6,7 +6,7 @@ use thiserror::Error;
 use crate::deployment::{DeploymentId, Status};
 use crate::ports::{
     DeploymentsError, LockError, MetricError, OrchestratorError, RouterError, ServiceConfigError,
-    TriggerLedgerError,
+    ServiceStateError, TriggerLedgerError,
 };
 use crate::spec::SpecErrors;
 
@@ -115,6 +115,8 @@ pub enum WorkflowError {
     #[error("{0}")]
     Triggers(#[from] TriggerLedgerError),
     #[error("{0}")]
+    States(#[from] ServiceStateError),
+    #[error("{0}")]
     Orchestrator(#[from] OrchestratorError),
     #[error("deployment {id}: {message}")]
     Internal { id: String, message: String },
@@ -135,6 +137,7 @@ impl WorkflowError {
             WorkflowError::Locks(e) if e.is_retryable() => ErrorName::Retryable,
             WorkflowError::Deployments(e) if e.is_retryable() => ErrorName::Retryable,
             WorkflowError::Triggers(e) if e.is_retryable() => ErrorName::Retryable,
+            WorkflowError::States(e) if e.is_retryable() => ErrorName::Retryable,
             WorkflowError::Orchestrator(e) if e.is_retryable() => ErrorName::Retryable,
             // A revision conflict is a race another try resolves (or turns into Fenced).
             WorkflowError::Deployments(DeploymentsError::RevisionConflict { .. }) => {
@@ -147,6 +150,7 @@ impl WorkflowError {
             | WorkflowError::Locks(_)
             | WorkflowError::Deployments(_)
             | WorkflowError::Triggers(_)
+            | WorkflowError::States(_)
             | WorkflowError::Orchestrator(_)
             | WorkflowError::Internal { .. } => ErrorName::Internal,
         }

@@ -2,26 +2,40 @@ use std::time::Duration;
 
 use super::cursor::Cursor;
 use super::error::WorkflowError;
+use super::queue::after_end;
 use super::record::{ensure_driven, fenced, load, notify, save_driven};
 use crate::analysis::{Decision, DecisionAction};
 use crate::deployment::{EventKind, Outcome, Status, TrafficState};
 use crate::plan::WeightPair;
-use crate::ports::{Clock, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter};
+use crate::ports::{
+    Clock, Deployments, Notifier, Orchestrator, RecordSet, ServiceLocks, ServiceStates,
+    TrafficRouter,
+};
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Puts 100 % on the canary slot, marks the deployment promoted, releases the lock and notifies. The stable slot's
 /// record stays, at weight 0, so reverting is one weight change. Running it again on a
-/// promoted deployment changes nothing.
+/// promoted deployment changes nothing but finishing what its end left undone (the lock, the
+/// queued release). Last, the service's queued release starts.
 pub async fn finalize(
-    store: &(impl Deployments + ServiceLocks),
+    store: &(impl Deployments + ServiceLocks + ServiceStates),
     router: &impl TrafficRouter,
     notifier: &impl Notifier,
+    orchestrator: &impl Orchestrator,
     clock: &impl Clock,
     cursor: Cursor,
 ) -> Result<Cursor, WorkflowError> {
     let mut deployment = load(store, &cursor.deployment).await?;
     if deployment.status == Status::Promoted {
+        after_end(
+            store,
+            orchestrator,
+            clock,
+            &deployment.service,
+            &deployment.id,
+        )
+        .await?;
         return Ok(cursor);
     }
     ensure_driven(&deployment)?;
@@ -82,6 +96,14 @@ pub async fn finalize(
         ),
     )
     .await;
+    after_end(
+        store,
+        orchestrator,
+        clock,
+        &deployment.service,
+        &deployment.id,
+    )
+    .await?;
     Ok(Cursor {
         decision: Some(DecisionAction::Promote),
         ..cursor

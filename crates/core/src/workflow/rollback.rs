@@ -4,11 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use super::cursor::Cursor;
 use super::error::WorkflowError;
+use super::queue::after_end;
 use super::record::{fenced, load, notify, save_driven};
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status};
 use crate::plan::WeightPair;
 use crate::ports::{
-    ChangeId, Clock, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter,
+    ChangeId, Clock, Deployments, Notifier, Orchestrator, RecordSet, ServiceLocks, ServiceStates,
+    TrafficRouter,
 };
 
 /// What Rollback receives: the cursor and, when a step failed, the error the state machine
@@ -63,11 +65,13 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Returns all traffic to the stable slot (through the spec's ramp-down steps, if any), marks the
 /// deployment rolled back with its reason, releases the lock and notifies. Running it again
-/// on a rolled-back deployment changes nothing.
+/// on a rolled-back deployment changes nothing but finishing what its end left undone (the
+/// lock, the queued release). Last, the service's queued release starts.
 pub async fn roll_back(
-    store: &(impl Deployments + ServiceLocks),
+    store: &(impl Deployments + ServiceLocks + ServiceStates),
     router: &impl TrafficRouter,
     notifier: &impl Notifier,
+    orchestrator: &impl Orchestrator,
     clock: &impl Clock,
     request: RollbackRequest,
 ) -> Result<Cursor, WorkflowError> {
@@ -75,12 +79,32 @@ pub async fn roll_back(
     let cursor = request.cursor;
     let mut deployment = load(store, &cursor.deployment).await?;
     if deployment.status == Status::RolledBack {
+        after_end(
+            store,
+            orchestrator,
+            clock,
+            &deployment.service,
+            &deployment.id,
+        )
+        .await?;
         return Ok(Cursor {
             reason: Some(reason),
             ..cursor
         });
     }
-    if deployment.controller != Controller::StateMachine || deployment.status.is_terminal() {
+    if deployment.status.is_terminal() {
+        // Ended otherwise (a promotion whose step failed after saving it): finish that end.
+        after_end(
+            store,
+            orchestrator,
+            clock,
+            &deployment.service,
+            &deployment.id,
+        )
+        .await?;
+        return Err(fenced(&deployment));
+    }
+    if deployment.controller != Controller::StateMachine {
         return Err(fenced(&deployment));
     }
     if deployment.status != Status::RollingBack {
@@ -105,6 +129,14 @@ pub async fn roll_back(
         &reason,
         change,
         None,
+    )
+    .await?;
+    after_end(
+        store,
+        orchestrator,
+        clock,
+        &deployment.service,
+        &deployment.id,
     )
     .await?;
     Ok(Cursor {

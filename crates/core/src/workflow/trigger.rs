@@ -4,9 +4,11 @@ use serde_json::json;
 
 use super::error::WorkflowError;
 use crate::ports::{
-    Clock, Orchestrator, ServiceConfigs, TriggerClaim, TriggerLedger, TriggerRecord,
+    Clock, Orchestrator, OrchestratorError, QueueWrite, ServiceConfigs, ServiceStates,
+    TriggerClaim, TriggerLedger, TriggerRecord,
 };
 use crate::release::{ReleaseEvent, execution_name, releases, version_of_tag};
+use crate::service_state::{QueueChange, QueuedRelease};
 use crate::spec::ReleaseSpec;
 
 /// How long an event's idempotency key is kept: longer than EventBridge and GitHub redeliver.
@@ -22,6 +24,20 @@ pub enum TriggerOutcome {
         version: String,
         execution_name: String,
         execution_arn: String,
+        /// A queued release of another version this newer one replaced.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        superseded: Option<String>,
+    },
+    /// The service was deploying: the release waits in its state item and starts when that
+    /// deployment ends.
+    #[serde(rename_all = "camelCase")]
+    Queued {
+        service: String,
+        version: String,
+        execution_name: String,
+        /// The queued release of another version this one replaced (latest wins).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        superseded: Option<String>,
     },
     /// A repeated delivery, or the same release from another source: the deployment it started
     /// the first time.
@@ -41,9 +57,10 @@ pub enum TriggerOutcome {
 /// spec names the tag's repository, at the version the tag names. Each start is recorded under
 /// the delivery's idempotency key first and uses an execution name derived from service and
 /// version, so neither a repeated delivery nor the same tag from two sources starts a second
-/// deployment.
+/// deployment. While the service deploys, the release is queued instead (latest wins) and
+/// starts when that deployment ends.
 pub async fn trigger_release(
-    store: &(impl ServiceConfigs + TriggerLedger),
+    store: &(impl ServiceConfigs + TriggerLedger + ServiceStates),
     orchestrator: &impl Orchestrator,
     clock: &impl Clock,
     event: ReleaseEvent,
@@ -88,7 +105,7 @@ pub async fn trigger_release(
 }
 
 async fn start_once(
-    store: &impl TriggerLedger,
+    store: &(impl TriggerLedger + ServiceStates),
     orchestrator: &impl Orchestrator,
     clock: &impl Clock,
     event: &ReleaseEvent,
@@ -120,27 +137,83 @@ async fn start_once(
             execution_arn: arn.clone(),
         });
     }
-    // New, or claimed by a delivery that failed before starting: start (a name already used
-    // returns that execution).
-    let started = orchestrator
-        .start_execution(&name, &json!({"service": service, "version": version}))
-        .await?;
+    // New, or claimed by a delivery that failed before starting (or that queued it).
+    let request = json!({"service": service, "version": version});
+    if let Some(arn) = existing_execution(orchestrator, &name).await? {
+        store.complete_trigger(&key, &arn).await?;
+        tracing::info!(%service, %version, execution = %name, "this release was started already");
+        return Ok(TriggerOutcome::AlreadyStarted {
+            service: service.into(),
+            version: version.into(),
+            execution_name: name,
+            execution_arn: arn,
+        });
+    }
+    let release = QueuedRelease {
+        version: version.to_string(),
+        request: request.clone(),
+        execution_name: name.clone(),
+        source: key.clone(),
+        queued_at: now,
+    };
+    if let QueueWrite::Queued(change) = store.queue_release(service, &release, now).await? {
+        let superseded = match change {
+            QueueChange::Replaced { superseded } => Some(superseded.version),
+            QueueChange::Queued | QueueChange::AlreadyQueued => None,
+        };
+        tracing::info!(%service, %version, execution = %name, ?superseded, "service is deploying; release queued");
+        return Ok(TriggerOutcome::Queued {
+            service: service.into(),
+            version: version.into(),
+            execution_name: name,
+            superseded,
+        });
+    }
+    // Nothing holds the lock: start it (a name already used returns that execution).
+    let started = orchestrator.start_execution(&name, &request).await?;
     store.complete_trigger(&key, &started.arn).await?;
     tracing::info!(%service, %version, execution = %name, already_existed = started.already_existed, "release deployment started");
     let (service, version) = (service.to_string(), version.to_string());
-    Ok(if started.already_existed {
-        TriggerOutcome::AlreadyStarted {
+    if started.already_existed {
+        return Ok(TriggerOutcome::AlreadyStarted {
             service,
             version,
             execution_name: name,
             execution_arn: started.arn,
-        }
-    } else {
-        TriggerOutcome::Started {
-            service,
-            version,
-            execution_name: name,
-            execution_arn: started.arn,
-        }
+        });
+    }
+    // Newer than whatever still waits in the queue (left there by an end step that failed to
+    // start it): that one will not start after this.
+    let superseded = store
+        .update_service_state(&service, |state| {
+            state.supersede_queued(&version, now).is_some()
+        })
+        .await?
+        .superseded
+        .last()
+        .filter(|s| s.superseded_by == version && s.superseded_at == now)
+        .map(|s| s.version.clone());
+    Ok(TriggerOutcome::Started {
+        service,
+        version,
+        execution_name: name,
+        execution_arn: started.arn,
+        superseded,
     })
+}
+
+/// The ARN of the execution named `name` when it exists (started by an earlier delivery, by
+/// the queue, or by `sluice start`).
+async fn existing_execution(
+    orchestrator: &impl Orchestrator,
+    name: &str,
+) -> Result<Option<String>, WorkflowError> {
+    let Some(arn) = orchestrator.execution_arn(name) else {
+        return Ok(None);
+    };
+    match orchestrator.execution_status(&arn).await {
+        Ok(_) => Ok(Some(arn)),
+        Err(OrchestratorError::ExecutionNotFound { .. }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
 }

@@ -8,8 +8,8 @@ use super::record::notify;
 use crate::deployment::{Deployment, DeploymentId, EventKind, Status};
 use crate::ports::{
     AlarmState, AlarmStates, Clock, DeploymentKey, Deployments, DeploymentsError, LockError,
-    Notifier, RecordSet, RouterError, ServiceConfigs, ServiceLock, ServiceLocks, SlotRecord,
-    TrafficRouter, WeightedRecord,
+    Notifier, RecordSet, RouterError, ServiceConfigs, ServiceLock, ServiceLocks, ServiceStates,
+    SlotRecord, TrafficRouter, WeightedRecord,
 };
 use crate::slots::SlotRoles;
 use crate::spec::{DeploymentSpec, FieldError, SpecErrors, ValidationContext, merge_over_defaults};
@@ -31,7 +31,7 @@ pub struct ValidateRequest {
 /// Nothing is written until every check passed. Run again for the same execution, it returns
 /// the deployment it created the first time.
 pub async fn validate_deployment(
-    store: &(impl ServiceConfigs + ServiceLocks + Deployments),
+    store: &(impl ServiceConfigs + ServiceLocks + ServiceStates + Deployments),
     router: &impl TrafficRouter,
     alarms: &impl AlarmStates,
     notifier: &impl Notifier,
@@ -126,6 +126,7 @@ pub async fn validate_deployment(
     for warning in &deployment.warnings {
         tracing::warn!(deployment_id = %id, field = %warning.field, "{}", warning.message);
     }
+    clear_own_queue_entry(store, &deployment).await;
     let plan: Vec<String> = deployment
         .plan
         .steps
@@ -365,4 +366,18 @@ fn lease_for(deployment: &Deployment) -> Duration {
     let seconds =
         2 * (deployment.plan.total_bake_seconds() as i64 + steps * per_step_overhead) + 3600;
     Duration::seconds(seconds)
+}
+
+/// A started deployment is no longer waiting: a queued entry of its own version is taken off
+/// the queue (the end step that started it does the same; this covers a crash in between).
+/// A failure is logged, not returned: the entry is harmless, starting it again finds this
+/// execution.
+async fn clear_own_queue_entry(store: &impl ServiceStates, deployment: &Deployment) {
+    let version = &deployment.spec.version;
+    if let Err(error) = store
+        .update_service_state(&deployment.service, |state| state.clear_queued(version))
+        .await
+    {
+        tracing::warn!(deployment_id = %deployment.id, %error, "queued entry of this version not cleared");
+    }
 }

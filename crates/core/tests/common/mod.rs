@@ -28,6 +28,8 @@ pub struct World {
     pub metrics: MemoryMetrics,
     pub alarms: MemoryAlarms,
     pub notifier: MemoryNotifier,
+    /// Starts the queued releases the end steps find.
+    pub orchestrator: MemoryOrchestrator,
     pub clock: ManualClock,
 }
 
@@ -83,6 +85,7 @@ impl World {
             metrics: MemoryMetrics::new(),
             alarms: MemoryAlarms::new(),
             notifier: MemoryNotifier::new(),
+            orchestrator: MemoryOrchestrator::new(),
             clock: ManualClock::new(),
         };
         world.router.add_zone(ZONE, "example.com.");
@@ -142,6 +145,7 @@ impl World {
             &self.store,
             &self.router,
             &self.notifier,
+            &self.orchestrator,
             &self.clock,
             RollbackRequest {
                 cursor,
@@ -156,6 +160,7 @@ impl World {
             &self.store,
             &self.router,
             &self.notifier,
+            &self.orchestrator,
             &self.clock,
             cursor,
         )

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sluice_core::deployment::{Deployment, DeploymentId, HistoryEvent};
 use sluice_core::ports::*;
+use sluice_core::service_state::{QueuedRelease, ServiceState};
 
 use super::Hook;
 
@@ -20,6 +21,7 @@ struct StoreState {
     deployments: BTreeMap<DeploymentKey, Deployment>,
     history: BTreeMap<DeploymentId, Vec<HistoryEvent>>,
     triggers: BTreeMap<String, TriggerRecord>,
+    service_states: BTreeMap<String, ServiceState>,
     failures: VecDeque<StorageFailure>,
 }
 
@@ -78,6 +80,15 @@ impl MemoryStore {
 
     pub fn lock_of(&self, service: &str) -> Option<ServiceLock> {
         self.state.lock().unwrap().locks.get(service).cloned()
+    }
+
+    pub fn service_state_of(&self, service: &str) -> Option<ServiceState> {
+        self.state
+            .lock()
+            .unwrap()
+            .service_states
+            .get(service)
+            .cloned()
     }
 
     /// Overwrites a stored deployment as another writer would (bumping nothing itself).
@@ -259,6 +270,16 @@ impl Deployments for MemoryStore {
             .entry(deployment.id.clone())
             .or_default()
             .push(event.clone());
+        // The end of a deployment changes the service's state in the same write.
+        if deployment.status.is_terminal() {
+            let service_state = state
+                .service_states
+                .entry(deployment.service.clone())
+                .or_insert_with(|| ServiceState::new(&deployment.service));
+            if service_state.record_end(deployment) {
+                service_state.revision += 1;
+            }
+        }
         Ok(())
     }
 
@@ -306,5 +327,63 @@ impl TriggerLedger for MemoryStore {
             record.execution_arn = Some(execution_arn.to_string());
         }
         Ok(())
+    }
+}
+
+impl ServiceStates for MemoryStore {
+    async fn service_state(
+        &self,
+        service: &str,
+    ) -> Result<Option<ServiceState>, ServiceStateError> {
+        self.take_failure()?;
+        Ok(self.service_state_of(service))
+    }
+
+    async fn queue_release(
+        &self,
+        service: &str,
+        release: &QueuedRelease,
+        now: DateTime<Utc>,
+    ) -> Result<QueueWrite, ServiceStateError> {
+        self.take_failure()?;
+        let mut state = self.state.lock().unwrap();
+        let held = state
+            .locks
+            .get(service)
+            .is_some_and(|lock| lock.lease_until >= now);
+        if !held {
+            return Ok(QueueWrite::LockFree);
+        }
+        let service_state = state
+            .service_states
+            .entry(service.to_string())
+            .or_insert_with(|| ServiceState::new(service));
+        let change = service_state.queue(release.clone());
+        service_state.revision += 1;
+        Ok(QueueWrite::Queued(change))
+    }
+
+    async fn update_service_state<F>(
+        &self,
+        service: &str,
+        change: F,
+    ) -> Result<ServiceState, ServiceStateError>
+    where
+        F: Fn(&mut ServiceState) -> bool + Send + Sync,
+    {
+        self.take_failure()?;
+        let mut state = self.state.lock().unwrap();
+        let mut updated = state
+            .service_states
+            .get(service)
+            .cloned()
+            .unwrap_or_else(|| ServiceState::new(service));
+        if change(&mut updated) {
+            updated.revision += 1;
+            state
+                .service_states
+                .insert(service.to_string(), updated.clone());
+        }
+        Ok(updated)
     }
 }
