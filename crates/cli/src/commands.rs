@@ -157,7 +157,7 @@ async fn check_world_when_idle(
     {
         return Ok(Ok(()));
     }
-    match check_world(ports.router(), ports.alarms(), spec).await {
+    match check_world(ports.router(), ports.alarms(), ports.store(), spec).await {
         Ok(roles) => {
             tracing::info!(service = %spec.service, %roles, "the world is ready for a deployment");
             Ok(Ok(()))

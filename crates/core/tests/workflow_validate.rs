@@ -253,3 +253,34 @@ async fn a_bad_execution_name_is_invalid_input() {
     assert_eq!(name, ErrorName::Invalid);
     assert!(message.starts_with("executionName:"), "{message}");
 }
+
+#[tokio::test]
+async fn a_state_item_that_disagrees_with_route_53_is_refused_naming_both() {
+    use sluice_core::ports::ServiceStates;
+    let w = World::new();
+    // The state says green is stable (a promotion of green), but Route 53 has all traffic on
+    // blue: someone moved traffic by hand.
+    w.store
+        .update_service_state("checkout-api", |state| {
+            state.stable_slot = Some("green".into());
+            true
+        })
+        .await
+        .unwrap();
+    let (_, message) = error_names(w.validate(request()).await);
+    assert!(
+        message.contains("records green as the stable slot")
+            && message.contains("the live weights put all traffic on blue"),
+        "{message}"
+    );
+    assert!(w.store.deployments().is_empty());
+    assert!(w.store.lock_of("checkout-api").is_none());
+
+    // Once the weights agree (green carries everything), the next deployment goes to blue.
+    w.router.add_records(&records(), WeightPair::ALL_CANARY);
+    w.validate(request()).await.unwrap();
+    assert_eq!(
+        w.store.only_deployment().roles,
+        SlotRoles::new("green", "blue")
+    );
+}

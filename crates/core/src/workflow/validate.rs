@@ -66,7 +66,7 @@ pub async fn validate_deployment(
         return Ok(Cursor::at(&existing, 0));
     }
 
-    let roles = check_world(router, alarms, &spec).await?;
+    let roles = check_world(router, alarms, store, &spec).await?;
 
     let now = clock.now();
     let started_at = own_lock.map(|l| l.deployment.started_at).unwrap_or(now);
@@ -207,16 +207,28 @@ pub async fn check_request(
     }
 }
 
-/// The records and alarms a valid spec names, checked against the world, reported together;
-/// on success, the roles the live weights give the slots. Validate runs it before it takes the
+/// The records and alarms a valid spec names, checked against the world and the service's
+/// state item, reported together; on success, the roles the live weights give the slots. Validate runs it before it takes the
 /// lock, and `sluice start` before it starts anything.
 pub async fn check_world(
     router: &impl TrafficRouter,
     alarms: &impl AlarmStates,
+    states: &impl ServiceStates,
     spec: &DeploymentSpec,
 ) -> Result<SlotRoles, WorkflowError> {
     let mut problems = Vec::new();
     let roles = check_records(router, spec, &mut problems).await?;
+    // Route 53 is the truth for traffic; the state item must agree with it, or one of them
+    // was changed behind sluice's back.
+    if let Some(roles) = &roles
+        && let Some(state) = states.service_state(&spec.service).await?
+        && let Some(disagreement) = state.disagreement(roles)
+    {
+        problems.push(FieldError {
+            field: "slots".into(),
+            message: disagreement,
+        });
+    }
     check_alarms(alarms, spec, &mut problems).await?;
     match roles {
         Some(roles) if problems.is_empty() => Ok(roles),
