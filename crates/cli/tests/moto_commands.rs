@@ -467,6 +467,62 @@ async fn start_refuses_an_invalid_request_naming_every_field() {
 }
 
 #[tokio::test]
+async fn start_refuses_a_live_record_that_no_longer_matches_the_slots_and_starts_nothing() {
+    let world = MotoWorld::start().await;
+    let (machine, _) = waiting_execution(&world, &unique_name("unused")).await;
+    let cli = moto_backend(&world, Some(machine.clone())).await;
+    let table = world.ports.config().table.clone();
+    let mut defaults = world.request.clone();
+    defaults.as_object_mut().unwrap().remove("version");
+    world
+        .ports
+        .store()
+        .put_service_config(&world.service, &defaults)
+        .await
+        .unwrap();
+    // Green's record was re-pointed by hand; the CONFIG still names the old target.
+    let mut stale = world.records.clone();
+    stale.canary.target = "green-replaced.internal.example.net".into();
+    world
+        .ports
+        .router()
+        .set_weights(&stale, WeightPair::ALL_STABLE)
+        .await
+        .unwrap();
+
+    let (code, text) = sluice(
+        &cli,
+        &[
+            "--table",
+            &table,
+            "start",
+            "--service",
+            &world.service,
+            "--version",
+            "v3.2.0",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("nothing was started"), "{text}");
+    assert!(
+        text.contains("slots.green.target")
+            && text.contains("points at \"green-replaced.internal.example.net\""),
+        "{text}"
+    );
+    assert!(
+        world
+            .ports
+            .store()
+            .list(&world.service, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(world.ports.store().lock(&world.service).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn start_uses_the_service_defaults_and_a_new_name_for_a_version_deployed_before() {
     let world = MotoWorld::start().await;
     let (machine, _) = waiting_execution(&world, &unique_name("unused")).await;
