@@ -142,6 +142,10 @@ pub enum MarkerKind {
     RolledBack,
     Promoted,
     Failed,
+    /// A pre- or post-traffic hook passed.
+    HookPassed,
+    /// A pre- or post-traffic hook failed.
+    HookFailed,
 }
 
 impl MarkerKind {
@@ -168,6 +172,8 @@ impl MarkerKind {
             MarkerKind::RolledBack => "rolled-back",
             MarkerKind::Promoted => "promoted",
             MarkerKind::Failed => "failed",
+            MarkerKind::HookPassed => "hook-passed",
+            MarkerKind::HookFailed => "hook-failed",
         }
     }
 }

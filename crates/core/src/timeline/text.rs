@@ -4,6 +4,7 @@
 use chrono::Duration;
 
 use crate::analysis::{Decision, MetricResult, Verdict};
+use crate::spec::HookKind;
 
 /// `4s`, `2m05s`, `1h02m`: short, and precise where it matters.
 pub fn duration(d: Duration) -> String {
@@ -199,5 +200,14 @@ mod tests {
             decision_text(&Decision::RollBack { reason: "x".into() }),
             "roll back"
         );
+    }
+}
+
+/// `pre-traffic hook passed: <message>`, `post-traffic hook failed: <problem>`.
+pub fn hook_line(hook: HookKind, passed: bool, detail: Option<&str>) -> String {
+    let outcome = if passed { "passed" } else { "failed" };
+    match detail.filter(|d| !d.is_empty()) {
+        Some(detail) => format!("{hook} hook {outcome}: {detail}"),
+        None => format!("{hook} hook {outcome}"),
     }
 }
