@@ -75,7 +75,10 @@ async fn a_failing_pre_traffic_hook_ends_the_deployment_before_any_traffic_moves
     let hook = function_arn_of_sample();
     let request = request_with_hooks(&runner, "v2.0.0", json!({"preTraffic": hook}));
 
-    let arn = runner.start_deployment("pre-fails", &request).await.unwrap();
+    let arn = runner
+        .start_deployment("pre-fails", &request)
+        .await
+        .unwrap();
     let execution = wait_to_end(&runner, "pre-fails", &arn).await;
 
     let reason = format!(
@@ -86,7 +89,10 @@ async fn a_failing_pre_traffic_hook_ends_the_deployment_before_any_traffic_moves
     assert_eq!(execution.cause.as_deref(), Some(reason.as_str()));
     let states = execution.states_entered();
     assert!(states.contains(&"PreTrafficHook"), "{states:?}");
-    assert!(!states.contains(&"ShiftTraffic"), "no step started: {states:?}");
+    assert!(
+        !states.contains(&"ShiftTraffic"),
+        "no step started: {states:?}"
+    );
 
     // Traffic never left the stable slot: the weights read back, and the simulated requests.
     assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_BLUE);
@@ -127,7 +133,10 @@ async fn a_failing_post_traffic_hook_rolls_back_after_the_last_analysis() {
     let hook = function_arn_of_sample();
     let request = request_with_hooks(&runner, "v2.0.0", json!({"postTraffic": hook}));
 
-    let arn = runner.start_deployment("post-fails", &request).await.unwrap();
+    let arn = runner
+        .start_deployment("post-fails", &request)
+        .await
+        .unwrap();
     let execution = wait_to_end(&runner, "post-fails", &arn).await;
 
     let reason = format!(
@@ -174,7 +183,10 @@ async fn passing_hooks_let_the_deployment_promote() {
         json!({"preTraffic": hook, "postTraffic": hook, "timeoutSeconds": 30}),
     );
 
-    let arn = runner.start_deployment("hooks-pass", &request).await.unwrap();
+    let arn = runner
+        .start_deployment("hooks-pass", &request)
+        .await
+        .unwrap();
     let execution = wait_to_end(&runner, "hooks-pass", &arn).await;
 
     assert_eq!(execution.status, "SUCCEEDED", "{execution:#?}");
