@@ -1,6 +1,8 @@
 //! The workflow step check-hook: a hook's answer judged and recorded, the cursor the definition
 //! routes on, and what the rollback then does with a failure.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;
@@ -87,6 +89,24 @@ async fn a_failed_pre_traffic_hook_is_recorded_and_the_rollback_moves_no_traffic
     let reason = format!("pre-traffic hook {SMOKE} failed: no answer within 20 s (States.Timeout)");
     assert_eq!(checked.hook_passed, Some(false));
     assert_eq!(checked.reason.as_deref(), Some(reason.as_str()));
+    // A retried check (its answer lost) gives the same answer and records nothing more.
+    let revision = w.store.only_deployment().revision;
+    let again = check(
+        &w,
+        HookKind::PreTraffic,
+        w.validate(request_with_hooks(
+            json!({"preTraffic": SMOKE, "timeoutSeconds": 20}),
+        ))
+        .await
+        .unwrap(),
+        json!({"Error": "States.Timeout", "Cause": ""}),
+    )
+    .await;
+    assert_eq!(
+        (again.hook_passed, again.reason.as_deref()),
+        (Some(false), Some(reason.as_str()))
+    );
+    assert_eq!(w.store.only_deployment().revision, revision);
     assert_eq!(
         hook_lines(&w),
         [

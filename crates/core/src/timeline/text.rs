@@ -117,6 +117,15 @@ pub fn decision_text(decision: &Decision) -> String {
     }
 }
 
+/// `pre-traffic hook passed: <message>`, `post-traffic hook failed: <problem>`.
+pub fn hook_line(hook: HookKind, passed: bool, detail: Option<&str>) -> String {
+    let outcome = if passed { "passed" } else { "failed" };
+    match detail.filter(|d| !d.is_empty()) {
+        Some(detail) => format!("{hook} hook {outcome}: {detail}"),
+        None => format!("{hook} hook {outcome}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,14 +209,5 @@ mod tests {
             decision_text(&Decision::RollBack { reason: "x".into() }),
             "roll back"
         );
-    }
-}
-
-/// `pre-traffic hook passed: <message>`, `post-traffic hook failed: <problem>`.
-pub fn hook_line(hook: HookKind, passed: bool, detail: Option<&str>) -> String {
-    let outcome = if passed { "passed" } else { "failed" };
-    match detail.filter(|d| !d.is_empty()) {
-        Some(detail) => format!("{hook} hook {outcome}: {detail}"),
-        None => format!("{hook} hook {outcome}"),
     }
 }

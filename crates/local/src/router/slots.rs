@@ -1,6 +1,7 @@
 //! Which version each slot serves, as the simulated world has it, and the endpoint hooks ask:
 //! `GET /sluice-local/slots/<slot>/version` answers `{"slot", "version"}`, or 404 when nothing
-//! was deployed to the slot. The local sample hook (`src/bin/sample-hook.rs`) compares it with
+//! was deployed to the slot; `PUT` with `{"version": "v2.0.0"}` says a slot now serves it (what
+//! a real deployment of the slot's target would do). The local sample hook (`src/bin/sample-hook.rs`) compares it with
 //! the deployment's version, as a real smoke test would ask the slot's own target.
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::sync::locked;
@@ -36,7 +38,10 @@ impl SlotVersions {
 
 pub(super) fn routes(slots: Arc<SlotVersions>) -> Router {
     Router::new()
-        .route("/sluice-local/slots/{slot}/version", get(slot_version))
+        .route(
+            "/sluice-local/slots/{slot}/version",
+            get(slot_version).put(deploy_to_slot),
+        )
         .with_state(slots)
 }
 
@@ -54,4 +59,19 @@ async fn slot_version(
         )
             .into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct Deployed {
+    version: String,
+}
+
+async fn deploy_to_slot(
+    State(slots): State<Arc<SlotVersions>>,
+    Path(slot): Path<String>,
+    axum::Json(deployed): axum::Json<Deployed>,
+) -> Response {
+    slots.set(&slot, &deployed.version);
+    tracing::info!(%slot, version = %deployed.version, "slot version set");
+    axum::Json(json!({"slot": slot, "version": deployed.version})).into_response()
 }

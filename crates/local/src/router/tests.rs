@@ -104,5 +104,16 @@ async fn the_slot_version_endpoint_answers_what_the_runner_set() {
         (200, json!({"slot": "green", "version": "v2.0.0"}))
     );
     assert_eq!(get("blue").await.0, 404, "each slot has its own version");
+    let put = http
+        .put(format!("{base}{}", slot_version_path("blue")))
+        .json(&json!({"version": "v1.9.0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    assert_eq!(
+        get("blue").await,
+        (200, json!({"slot": "blue", "version": "v1.9.0"}))
+    );
     server.abort();
 }
