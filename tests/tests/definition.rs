@@ -144,6 +144,10 @@ fn every_substitution_is_a_function_the_runner_provides() {
             continue;
         }
         let resource = state["Resource"].as_str().unwrap();
+        if is_hook_invocation(state) {
+            // A service's hook: the function comes from the cursor, not the workspace.
+            continue;
+        }
         let function = if resource.starts_with("arn:aws:states:::lambda:invoke") {
             state["Parameters"]["FunctionName"].as_str().unwrap()
         } else {
@@ -201,6 +205,14 @@ fn every_error_name_matched_or_raised_is_known() {
     }
 }
 
+/// Whether a Task invokes a service's hook: `lambda:invoke` of the function the cursor names.
+fn is_hook_invocation(state: &Value) -> bool {
+    state["Resource"] == "arn:aws:states:::lambda:invoke"
+        && state["Parameters"]["FunctionName.$"]
+            .as_str()
+            .is_some_and(|path| path.starts_with("$.hooks."))
+}
+
 /// The top-level states by name.
 fn top_states(machine: &Value) -> &serde_json::Map<String, Value> {
     machine["States"].as_object().unwrap()
@@ -232,7 +244,8 @@ fn every_decision_is_routed_and_every_routed_decision_is_one_the_code_makes() {
     // here until someone says where the definition takes it.
     let expected = |action: DecisionAction| match action {
         DecisionAction::Advance => "ShiftTraffic",
-        DecisionAction::Promote => "Finalize",
+        // Through the post-traffic hook, when there is one (see the hook test).
+        DecisionAction::Promote => "HasPostTrafficHook",
         DecisionAction::Extend => "Bake",
         DecisionAction::AwaitApproval => "AwaitApproval",
         DecisionAction::RollBack => "Rollback",
@@ -344,8 +357,11 @@ enum Routing {
 fn every_error_name_is_routed_as_the_code_means_it() {
     let machine = definition();
     let states = top_states(&machine);
-    let tasks: Vec<(&String, &Value)> =
-        states.iter().filter(|(_, s)| s["Type"] == "Task").collect();
+    // The hook invocations run the services' functions, not ours: their own test below.
+    let tasks: Vec<(&String, &Value)> = states
+        .iter()
+        .filter(|(_, s)| s["Type"] == "Task" && !is_hook_invocation(s))
+        .collect();
     assert!(tasks.len() >= 6, "{tasks:?}");
     // After a failed task: Validate explains the failure, Rollback fails loudly, any other task
     // rolls back.
@@ -439,5 +455,105 @@ fn every_error_name_is_routed_as_the_code_means_it() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn hooks_run_where_the_code_expects_and_every_outcome_is_judged() {
+    let machine = definition();
+    let states = top_states(&machine);
+    // (the Choice that looks for the hook, where it goes without one, the invoking task, the
+    // check, the verdict, where a pass goes)
+    let hooks = [
+        (
+            "HasPreTrafficHook",
+            "$.hooks.preTraffic",
+            "ShiftTraffic",
+            "PreTrafficHook",
+            "CheckPreTrafficHook",
+            "PreTrafficHookVerdict",
+            "pre-traffic",
+        ),
+        (
+            "HasPostTrafficHook",
+            "$.hooks.postTraffic",
+            "Finalize",
+            "PostTrafficHook",
+            "CheckPostTrafficHook",
+            "PostTrafficHookVerdict",
+            "post-traffic",
+        ),
+    ];
+    assert_eq!(states["Validate"]["Next"], "HasPreTrafficHook");
+    let invocations: Vec<&String> = states
+        .iter()
+        .filter(|(_, s)| is_hook_invocation(s))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(invocations, ["PostTrafficHook", "PreTrafficHook"]);
+    for (has, path, without, invoke, check, verdict, kind) in hooks {
+        let choice = &states[has];
+        assert_eq!(choice["Choices"][0]["Variable"], path, "{has}");
+        assert_eq!(choice["Choices"][0]["IsPresent"], true, "{has}");
+        assert_eq!(choice["Choices"][0]["Next"], invoke, "{has}");
+        assert_eq!(choice["Default"], without, "{has}");
+
+        let task = &states[invoke];
+        assert_eq!(task["Parameters"]["FunctionName.$"], path, "{invoke}");
+        let payload = &task["Parameters"]["Payload"];
+        assert_eq!(payload["hook"], kind, "{invoke}");
+        for field in [
+            "deploymentId",
+            "service",
+            "version",
+            "canarySlot",
+            "canaryTarget",
+        ] {
+            assert_eq!(
+                payload[format!("{field}.$")],
+                format!("$.hooks.subject.{field}"),
+                "{invoke}: {field}"
+            );
+        }
+        assert_eq!(task["TimeoutSecondsPath"], "$.hooks.timeoutSeconds");
+        assert_eq!(task["ResultPath"], "$.hookResult");
+        // Lambda's own passing failures only: the hook's errors are judged, never retried.
+        let retried: Vec<&str> = task["Retry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            retried,
+            [
+                "Lambda.ServiceException",
+                "Lambda.TooManyRequestsException",
+                "Lambda.SdkClientException"
+            ]
+        );
+        assert!(task["Retry"][0]["JitterStrategy"] == "FULL");
+        // Whatever else happens (a timeout, a function error) is judged by the check.
+        assert_eq!(
+            task["Catch"],
+            serde_json::json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.hookResult", "Next": check}])
+        );
+        assert_eq!(task["Next"], check);
+
+        let checking = &states[check];
+        assert_eq!(checking["Parameters"]["hook"], kind);
+        assert_eq!(checking["Parameters"]["result.$"], "$.hookResult");
+        assert_eq!(checking["Next"], verdict);
+        let routed = &states[verdict];
+        assert_eq!(routed["Type"], "Choice");
+        assert_eq!(
+            routed["Default"], "Rollback",
+            "{verdict}: a failure rolls back"
+        );
+        let rule = &routed["Choices"][0];
+        assert_eq!(rule["And"][1]["Variable"], "$.hookPassed");
+        assert_eq!(rule["And"][1]["BooleanEquals"], true);
+        assert_eq!(rule["Next"], without, "{verdict}: a pass goes on");
     }
 }

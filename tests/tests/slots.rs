@@ -43,7 +43,7 @@ async fn consecutive_promotions_alternate_the_slots_and_a_rollback_keeps_them() 
     let healthy = VersionProfile::new(1000.0, 0.3, 130.0);
 
     // v1 on green, the idle slot: promoted, green carries everything and becomes stable.
-    runner.traffic().deploy(Slot::Green, "v1.0.0", healthy);
+    runner.deploy(Slot::Green, "v1.0.0", healthy);
     let (v1, status) = deploy(&runner, "v1.0.0").await;
     assert_eq!(
         (v1.status, status.as_str()),
@@ -53,18 +53,29 @@ async fn consecutive_promotions_alternate_the_slots_and_a_rollback_keeps_them() 
     assert_eq!(blue_green(&runner).await, (0, 1));
 
     // v2 on blue, now idle, fails a tenth of its requests: rolled back to green, roles kept.
-    runner
-        .traffic()
-        .deploy(Slot::Blue, "v2.0.0", VersionProfile::healthy().with_errors(10.0));
+    runner.deploy(
+        Slot::Blue,
+        "v2.0.0",
+        VersionProfile::healthy().with_errors(10.0),
+    );
     let (v2, status) = deploy(&runner, "v2.0.0").await;
     assert_eq!((v2.status, status.as_str()), (Status::RolledBack, "FAILED"));
     assert_eq!(v2.roles, SlotRoles::new("green", "blue"));
-    assert_eq!(blue_green(&runner).await, (0, 1), "all traffic back on green");
-    let state = runner.store().service_state(&service).await.unwrap().unwrap();
+    assert_eq!(
+        blue_green(&runner).await,
+        (0, 1),
+        "all traffic back on green"
+    );
+    let state = runner
+        .store()
+        .service_state(&service)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.stable_slot.as_deref(), Some("green"));
 
     // v3 on blue again (a rollback kept the roles): promoted, blue is stable now.
-    runner.traffic().deploy(Slot::Blue, "v3.0.0", healthy);
+    runner.deploy(Slot::Blue, "v3.0.0", healthy);
     let (v3, status) = deploy(&runner, "v3.0.0").await;
     assert_eq!(
         (v3.status, status.as_str()),
@@ -73,7 +84,12 @@ async fn consecutive_promotions_alternate_the_slots_and_a_rollback_keeps_them() 
     assert_eq!(v3.roles, SlotRoles::new("green", "blue"));
     assert_eq!(blue_green(&runner).await, (1, 0));
 
-    let state = runner.store().service_state(&service).await.unwrap().unwrap();
+    let state = runner
+        .store()
+        .service_state(&service)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.stable_slot.as_deref(), Some("blue"));
     assert_eq!(
         state.slot_versions.get("green").map(String::as_str),

@@ -12,7 +12,9 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 use sluice_core::deployment::EventKind;
-use sluice_core::ports::{Deployments, Orchestrator, Ports, ServiceConfigs, ServiceLocks};
+use sluice_core::ports::{
+    Deployments, Orchestrator, Ports, ServiceConfigs, ServiceLocks, TrafficRouter,
+};
 use sluice_core::release::execution_name;
 use sluice_core::{Controller, Status, WeightPair};
 use sluice_handler::Configured;
@@ -519,7 +521,15 @@ async fn start_refuses_a_live_record_that_no_longer_matches_the_slots_and_starts
             .unwrap()
             .is_empty()
     );
-    assert!(world.ports.store().lock(&world.service).await.unwrap().is_none());
+    assert!(
+        world
+            .ports
+            .store()
+            .lock(&world.service)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]

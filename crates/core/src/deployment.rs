@@ -401,6 +401,24 @@ pub enum EventKind {
     },
     #[serde(rename_all = "camelCase")]
     Failed { error: String },
+    /// A pre- or post-traffic hook answered `{"status": "Succeeded"}`.
+    #[serde(rename_all = "camelCase")]
+    HookPassed {
+        hook: crate::spec::HookKind,
+        function_arn: String,
+        /// The hook's own `message`, when it gave one.
+        message: Option<String>,
+    },
+    /// A hook failed, timed out or answered something else.
+    #[serde(rename_all = "camelCase")]
+    HookFailed {
+        hook: crate::spec::HookKind,
+        function_arn: String,
+        /// What was wrong.
+        problem: String,
+        /// The reason the deployment ends with: the hook, its ARN and the problem.
+        reason: String,
+    },
 }
 
 #[cfg(test)]

@@ -358,6 +358,9 @@ pub fn state_machine_problems(template: &Template, definition: &str) -> Vec<Stri
                 Some(function) if substituted.contains_key(function) => {
                     invoked.insert(function.to_string());
                 }
+                // The services' hook functions, named by the operator at deploy time.
+                _ if resource == format!("${{{HOOK_FUNCTIONS_PARAMETER}}}")
+                    && is_function_list_parameter(template, HOOK_FUNCTIONS_PARAMETER) => {}
                 _ => problems.push(format!(
                     "{}: the state machine may invoke {resource:?}, which is not one of its substituted functions",
                     statement.location
@@ -373,6 +376,19 @@ pub fn state_machine_problems(template: &Template, definition: &str) -> Vec<Stri
         }
     }
     problems
+}
+
+/// The parameter listing the hook functions (`hooks.preTraffic` / `hooks.postTraffic` of the
+/// services) the state machine may invoke besides its own functions.
+pub const HOOK_FUNCTIONS_PARAMETER: &str = "HookFunctionArns";
+
+/// Whether `name` is a `CommaDelimitedList` parameter of the template.
+fn is_function_list_parameter(template: &Template, name: &str) -> bool {
+    template
+        .value()
+        .pointer(&format!("/Parameters/{name}/Type"))
+        .and_then(Value::as_str)
+        == Some("CommaDelimitedList")
 }
 
 /// Roles attach only managed policies of the template (whose statements are checked), and a
@@ -551,6 +567,37 @@ mod tests {
             problems.contains(&"Machine: its role MachineRole may not invoke StepFunction (substituted as StepArn)".to_string()),
             "{problems:#?}"
         );
+    }
+
+    #[test]
+    fn the_state_machine_may_invoke_the_hook_functions_parameter_and_no_other() {
+        let hooks = json!({"Fn::If": ["HasHooks", {"Effect": "Allow", "Action": "lambda:InvokeFunction",
+            "Resource": {"Ref": HOOK_FUNCTIONS_PARAMETER}}, {"Ref": "AWS::NoValue"}]});
+        let mut t = good();
+        t["Resources"]["MachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(hooks.clone());
+        // Without the parameter the Ref names nothing the check knows.
+        let problems = all_problems(t.clone(), &["step", "hook"], DEFINITION);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("may invoke \"${HookFunctionArns}\""),
+            "{problems:?}"
+        );
+        t["Parameters"] =
+            json!({HOOK_FUNCTIONS_PARAMETER: {"Type": "CommaDelimitedList", "Default": ""}});
+        assert_eq!(
+            all_problems(t.clone(), &["step", "hook"], DEFINITION),
+            Vec::<String>::new()
+        );
+        // Another parameter, or a String one, is not the hook list.
+        t["Parameters"] = json!({
+            HOOK_FUNCTIONS_PARAMETER: {"Type": "String"},
+            "Other": {"Type": "CommaDelimitedList"}
+        });
+        let problems = all_problems(t, &["step", "hook"], DEFINITION);
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub use router::{
     SubscriptionTarget,
 };
 pub use runner::{
-    EMERGENCY_ROLLBACK_FUNCTION, LocalRunner, RunnerOptions, StartTimings, Subscription, Topic,
+    EMERGENCY_ROLLBACK_FUNCTION, LOCAL_HOOKS, LocalRunner, RunnerOptions, SAMPLE_HOOK_FUNCTION,
+    StartTimings, Subscription, Topic,
 };
 pub use traffic::{TrafficProfile, VersionProfile};

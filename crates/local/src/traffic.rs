@@ -4,8 +4,7 @@
 //! (milliseconds, as a statistic set), each with dimensions `{Service, Version: blue|green}` in
 //! one namespace (`Version` is the slot's dimension in the demo's CONFIG). A slot's share of the
 //! traffic is its weight over both weights; what it does with it comes from its
-//! [`VersionProfile`], which can be changed while running (a slot turning bad mid-run), and which
-//! version it serves is recorded for the sample hook to ask.
+//! [`VersionProfile`], which can be changed while running (a slot turning bad mid-run).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -171,8 +170,6 @@ struct Inner {
     namespace: String,
     service: String,
     profile: Mutex<TrafficProfile>,
-    /// The version each slot serves, as the demo deployed it.
-    versions: Mutex<std::collections::BTreeMap<Slot, String>>,
     totals: Mutex<TrafficTotals>,
     last_weights: Mutex<Option<WeightPair>>,
 }
@@ -193,7 +190,6 @@ impl TrafficSimulator {
                 namespace: namespace.to_string(),
                 service: service.to_string(),
                 profile: Mutex::new(profile),
-                versions: Mutex::default(),
                 totals: Mutex::new(TrafficTotals::default()),
                 last_weights: Mutex::new(None),
             }),
@@ -221,21 +217,14 @@ impl TrafficSimulator {
         self.set_profile(profile);
     }
 
-    /// Deploys `version`, behaving as `behaviour`, to `slot` (what a release pipeline does
-    /// before sluice shifts traffic to it).
-    pub fn deploy(&self, slot: Slot, version: &str, behaviour: VersionProfile) {
+    /// Makes `slot` behave as `behaviour`.
+    pub fn set_slot(&self, slot: Slot, behaviour: VersionProfile) {
         let mut profile = self.profile();
         match slot {
             Slot::Blue => profile.blue = behaviour,
             Slot::Green => profile.green = behaviour,
         }
         self.set_profile(profile);
-        locked(&self.inner.versions).insert(slot, version.to_string());
-    }
-
-    /// The version `slot` serves, once one was deployed to it.
-    pub fn version_of(&self, slot: Slot) -> Option<String> {
-        locked(&self.inner.versions).get(&slot).cloned()
     }
 
     pub fn totals(&self) -> TrafficTotals {

@@ -152,6 +152,15 @@ fn print_environment(runner: &LocalRunner, out: &mut impl Write) -> Result<(), s
     )?;
     writeln!(
         out,
+        "sample hook              {} (for hooks.preTraffic / postTraffic: passes when the canary \
+         slot serves the version; say which it serves with curl -X PUT -d '{{\"version\": \"v2.0.0\"}}' \
+         -H 'content-type: application/json' {}{})",
+        crate::function_names::function_arn(crate::runner::SAMPLE_HOOK_FUNCTION),
+        runner.router_endpoint(),
+        crate::router::slot_version_path("green")
+    )?;
+    writeln!(
+        out,
         "\nStart a deployment and follow it, from another shell in this checkout:\n"
     )?;
     for command in cli_commands(&runner.aws_env(), env) {

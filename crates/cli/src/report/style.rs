@@ -16,6 +16,8 @@ pub(crate) fn colour(kind: MarkerKind) -> &'static str {
         MarkerKind::OperatorRequest => "#475569",
         MarkerKind::RollBack | MarkerKind::RollbackStarted | MarkerKind::RolledBack => "#dc2626",
         MarkerKind::Failed => "#7f1d1d",
+        MarkerKind::HookPassed => "#0d9488",
+        MarkerKind::HookFailed => "#dc2626",
     }
 }
 

@@ -3,12 +3,16 @@
 
 mod defaults;
 mod errors;
+mod hooks;
 mod model;
 mod strategy;
 mod validate;
 
 pub use defaults::merge_over_defaults;
 pub use errors::{FieldError, SpecErrors, SpecWarning};
+pub use hooks::{
+    HookKind, HooksSpec, MAX_HOOK_TIMEOUT_SECONDS, MIN_HOOK_TIMEOUT_SECONDS, is_lambda_function_arn,
+};
 pub use model::{
     AnalysisSpec, Approval, DeploymentSpec, Dimensions, InconclusiveAction, InconclusivePolicy,
     MetricSpec, RecordType, ReleaseSpec, RollbackSpec, SlotSpec, Slots,

@@ -52,6 +52,8 @@ pub struct DeploymentSpec {
     pub expected_requests_per_second: Option<f64>,
     /// Which repositories' tags release this service (for the release trigger).
     pub release: Option<ReleaseSpec>,
+    /// Lambda functions invoked before the first shift and before promotion.
+    pub hooks: Option<super::hooks::HooksSpec>,
 }
 
 /// Where a service's releases are tagged.

@@ -37,6 +37,9 @@ impl DeploymentSpec {
         if let Some(release) = &self.release {
             check_release(release, &mut errors);
         }
+        if let Some(hooks) = &self.hooks {
+            errors.0.extend(hooks.problems());
+        }
         if let Some(rps) = self.expected_requests_per_second
             && !(rps.is_finite() && rps > 0.0)
         {

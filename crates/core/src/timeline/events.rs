@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::model::{MarkerKind, StepSpan};
-use super::text::{self, decision_text, duration, metric_line, percent, verdict_mark};
+use super::text::{self, decision_text, duration, hook_line, metric_line, percent, verdict_mark};
 use crate::analysis::{Decision, MetricResult, Verdict};
 use crate::deployment::{Deployment, DeploymentId, EventKind, HistoryEvent};
 use crate::metrics::TimeWindow;
@@ -368,6 +368,35 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
             )),
             format!("failed: {error}"),
             Vec::new(),
+        ),
+        EventKind::HookPassed {
+            hook,
+            function_arn,
+            message,
+        } => (
+            Some(marker(
+                MarkerKind::HookPassed,
+                None,
+                format!("{hook} hook passed"),
+                message.clone().unwrap_or_default(),
+            )),
+            hook_line(*hook, true, message.as_deref()),
+            vec![format!("function {function_arn}")],
+        ),
+        EventKind::HookFailed {
+            hook,
+            function_arn,
+            problem,
+            ..
+        } => (
+            Some(marker(
+                MarkerKind::HookFailed,
+                None,
+                format!("{hook} hook failed"),
+                problem.clone(),
+            )),
+            hook_line(*hook, false, Some(problem)),
+            vec![format!("function {function_arn}")],
         ),
     };
     EventView {

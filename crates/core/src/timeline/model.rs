@@ -145,6 +145,10 @@ pub enum MarkerKind {
     RolledBack,
     Promoted,
     Failed,
+    /// A pre- or post-traffic hook passed.
+    HookPassed,
+    /// A pre- or post-traffic hook failed.
+    HookFailed,
 }
 
 impl MarkerKind {
@@ -171,6 +175,8 @@ impl MarkerKind {
             MarkerKind::RolledBack => "rolled-back",
             MarkerKind::Promoted => "promoted",
             MarkerKind::Failed => "failed",
+            MarkerKind::HookPassed => "hook-passed",
+            MarkerKind::HookFailed => "hook-failed",
         }
     }
 }

@@ -5,6 +5,7 @@ use chrono::Duration;
 
 use crate::analysis::{Decision, MetricResult, Verdict};
 use crate::slots::SlotRoles;
+use crate::spec::HookKind;
 
 /// `4s`, `2m05s`, `1h02m`: short, and precise where it matters.
 pub fn duration(d: Duration) -> String {
@@ -124,6 +125,15 @@ pub fn decision_text(decision: &Decision) -> String {
         }
         Decision::AwaitApproval { reason } => format!("hold for an operator ({reason})"),
         Decision::RollBack { .. } => "roll back".into(),
+    }
+}
+
+/// `pre-traffic hook passed: <message>`, `post-traffic hook failed: <problem>`.
+pub fn hook_line(hook: HookKind, passed: bool, detail: Option<&str>) -> String {
+    let outcome = if passed { "passed" } else { "failed" };
+    match detail.filter(|d| !d.is_empty()) {
+        Some(detail) => format!("{hook} hook {outcome}: {detail}"),
+        None => format!("{hook} hook {outcome}"),
     }
 }
 

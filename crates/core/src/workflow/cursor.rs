@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::hooks::HookInvocations;
 use crate::analysis::DecisionAction;
 use crate::deployment::Deployment;
 use crate::ports::DeploymentKey;
@@ -32,6 +33,10 @@ pub struct Cursor {
     /// What the last decision does next; the state machine's Decide state routes on it.
     pub decision: Option<DecisionAction>,
     pub reason: Option<String>,
+    /// The deployment's hooks, for the definition to invoke; absent without hooks.
+    pub hooks: Option<HookInvocations>,
+    /// Whether the last hook check passed; the definition routes on it right after the check.
+    pub hook_passed: Option<bool>,
 }
 
 fn default_poll_seconds() -> u32 {
@@ -53,6 +58,8 @@ impl Cursor {
             analyze_at: None,
             decision: None,
             reason: None,
+            hooks: HookInvocations::of(deployment),
+            hook_passed: None,
         }
     }
 }

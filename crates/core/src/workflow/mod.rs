@@ -1,6 +1,6 @@
 //! The deployment's steps as the state machine runs them: validate, shift traffic, wait for
-//! sync, analyze, roll back, finalize. Each is one function over the ports; the Lambda
-//! handlers only parse their event and call these.
+//! sync, analyze, check a pre- or post-traffic hook, roll back, finalize. Each is one function
+//! over the ports; the Lambda handlers only parse their event and call these.
 //!
 //! Every step reads the deployment record (strongly consistent), refuses to act when the state
 //! machine no longer drives it (the fence: an emergency rollback or an operator took it over),
@@ -12,6 +12,7 @@ mod cursor;
 mod emergency;
 mod error;
 mod finalize;
+mod hooks;
 mod operator;
 mod queue;
 mod record;
@@ -27,6 +28,10 @@ pub use cursor::Cursor;
 pub use emergency::{AlarmNotification, Takeover, TakeoverOutcome};
 pub use error::{ErrorName, WorkflowError};
 pub use finalize::finalize;
+pub use hooks::{
+    HOOK_FAILED, HOOK_SUCCEEDED, HookAnswer, HookCheckRequest, HookInvocations, HookPayload,
+    HookSubject, HookVerdict, check_hook, failure_reason, judge_hook,
+};
 pub use operator::{OperatorOutcome, approve, request_pause, request_promotion};
 pub use queue::{QueuedStart, start_queued};
 pub use rollback::{CaughtError, RollbackRequest, roll_back};

@@ -108,9 +108,7 @@ pub(super) async fn run(
                 let arn = env.names.execution_arn(&name);
                 let deployment = started_by_the_queue(&runner, &name).await?;
                 let slot = canary_slot(&deployment)?;
-                runner
-                    .traffic()
-                    .deploy(slot, release.version, release.behaviour);
+                runner.deploy(slot, release.version, release.behaviour);
                 line(
                     out,
                     format!(
@@ -126,9 +124,7 @@ pub(super) async fn run(
             }
             None => {
                 let slot = idle_slot(&runner).await?;
-                runner
-                    .traffic()
-                    .deploy(slot, release.version, release.behaviour);
+                runner.deploy(slot, release.version, release.behaviour);
                 let event = codecommit_tag_event(repository, release.version, &event_id(index));
                 let outcome = runner.invoke(RELEASE_TRIGGER_FUNCTION, &event).await;
                 let (name, arn) = started_execution(&outcome)?;

@@ -1,12 +1,14 @@
 //! The router on moto's `MOTO_PORT`: every AWS call moto's Step Functions interpreter makes
 //! arrives here. Lambda Invoke runs the real function binary through `cargo lambda watch`
 //! ([`invoke`]); `/sns/...` receives moto's SNS `http` deliveries and turns them into SNS
-//! Lambda events ([`sns`]); everything else is proxied to moto unchanged ([`proxy`]). Tests
+//! Lambda events ([`sns`]); `/sluice-local/slots/<slot>/version` says which version a slot
+//! serves ([`slots`], for the sample hook); everything else is proxied to moto unchanged ([`proxy`]). Tests
 //! can make the next invocations of a function fail or wait ([`hooks`]).
 
 mod hooks;
 mod invoke;
 mod proxy;
+mod slots;
 mod sns;
 #[cfg(test)]
 mod tests;
@@ -24,6 +26,7 @@ pub use invoke::{
     FUNCTION_ERROR_HEADER, Invocation, InvocationOutcome, InvocationSource, UNKNOWN_FUNCTION_ERROR,
 };
 use proxy::MotoProxy;
+pub use slots::{SlotVersions, slot_version_path};
 use sns::SnsBridge;
 pub use sns::{SnsDelivery, SubscriptionTarget, sns_lambda_event};
 
@@ -35,6 +38,7 @@ pub struct LambdaRouter {
     invoker: Arc<Invoker>,
     sns: Arc<SnsBridge>,
     proxy: Arc<MotoProxy>,
+    slots: Arc<SlotVersions>,
 }
 
 impl LambdaRouter {
@@ -64,6 +68,7 @@ impl LambdaRouter {
                 moto_endpoint: moto_endpoint.into(),
                 http,
             }),
+            slots: Arc::new(SlotVersions::default()),
         })
     }
 
@@ -71,7 +76,13 @@ impl LambdaRouter {
     pub fn app(&self) -> Router {
         invoke::routes(self.invoker.clone())
             .merge(sns::routes(self.sns.clone(), self.invoker.clone()))
+            .merge(slots::routes(self.slots.clone()))
             .merge(proxy::routes(self.proxy.clone()))
+    }
+
+    /// Which version each slot serves, for hooks to ask.
+    pub fn slot_versions(&self) -> &SlotVersions {
+        &self.slots
     }
 
     pub fn functions(&self) -> &BTreeSet<String> {

@@ -73,3 +73,47 @@ async fn a_dropped_hold_lets_its_invocation_pass_and_holds_are_per_function() {
         })
     );
 }
+
+#[tokio::test]
+async fn the_slot_version_endpoint_answers_what_the_runner_set() {
+    let router = LambdaRouter::new("http://127.0.0.1:9", "http://127.0.0.1:9", []).unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = router.app();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |slot: &str| {
+        let url = format!("{base}{}", slot_version_path(slot));
+        let http = http.clone();
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, body) = get("green").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["message"], "no version deployed to slot green");
+    router.slot_versions().set("green", "v2.0.0");
+    assert_eq!(
+        get("green").await,
+        (200, json!({"slot": "green", "version": "v2.0.0"}))
+    );
+    assert_eq!(get("blue").await.0, 404, "each slot has its own version");
+    let put = http
+        .put(format!("{base}{}", slot_version_path("blue")))
+        .json(&json!({"version": "v1.9.0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    assert_eq!(
+        get("blue").await,
+        (200, json!({"slot": "blue", "version": "v1.9.0"}))
+    );
+    server.abort();
+}

@@ -69,6 +69,12 @@ impl std::fmt::Debug for LocalRunner {
 }
 
 /// One `cargo build` per process: every runner of a test binary shares it.
+/// Hook functions of the runner's own (binaries of this package), served like the functions:
+/// `arn:aws:lambda:us-east-1:123456789012:function:sample-hook`.
+pub const LOCAL_HOOKS: &[&str] = &[SAMPLE_HOOK_FUNCTION];
+/// The sample hook: passes when the canary slot serves the deployment's version.
+pub const SAMPLE_HOOK_FUNCTION: &str = "sample-hook";
+
 static BUILT: tokio::sync::OnceCell<Duration> = tokio::sync::OnceCell::const_new();
 
 impl LocalRunner {
@@ -101,6 +107,12 @@ impl LocalRunner {
         let started = Instant::now();
         let mut timings = StartTimings::default();
         let functions = workspace.functions()?;
+        // What the router serves and the runner starts: the functions and the sample hook.
+        let served: Vec<String> = functions
+            .iter()
+            .cloned()
+            .chain(LOCAL_HOOKS.iter().map(|h| h.to_string()))
+            .collect();
         tracing::info!(run_dir = %run_dir.display(), ?functions, "starting the local runner");
 
         if options.build {
@@ -160,6 +172,10 @@ impl LocalRunner {
             ),
             ("SLUICE_SYNC_MAX_POLLS".to_string(), "60".to_string()),
             ("RUST_LOG".to_string(), options.function_log_filter.clone()),
+            (
+                "SLUICE_LOCAL_ROUTER_URL".to_string(),
+                format!("http://127.0.0.1:{router_port}"),
+            ),
         ]);
         env.extend(options.function_env.clone());
 
@@ -169,22 +185,19 @@ impl LocalRunner {
             CargoLambda::start(&workspace.venv()?, workspace.root(), &run_dir, lambda_port).await?;
         let function_processes = FunctionProcesses::start(
             &workspace.binaries_dir(),
-            &functions,
+            &served,
             &cargo_lambda,
             &env,
             &run_dir.join("functions"),
         )?;
         timings.cargo_lambda = step.elapsed();
 
-        let router = LambdaRouter::new(
-            moto.endpoint_url(),
-            cargo_lambda.endpoint(),
-            functions.clone(),
-        )
-        .map_err(|e| LocalError::Http {
-            url: cargo_lambda.endpoint(),
-            message: e.to_string(),
-        })?;
+        let router =
+            LambdaRouter::new(moto.endpoint_url(), cargo_lambda.endpoint(), served.clone())
+                .map_err(|e| LocalError::Http {
+                    url: cargo_lambda.endpoint(),
+                    message: e.to_string(),
+                })?;
         let app = router.app().layer(axum::middleware::from_fn_with_state(
             dispatch.clone(),
             log_to_run,
@@ -228,7 +241,7 @@ impl LocalRunner {
             router_port,
             traffic,
             alarms,
-            functions,
+            functions: served,
             subscription_arns: Mutex::new(Vec::new()),
             tasks,
             dispatch,
@@ -356,6 +369,24 @@ impl LocalRunner {
     /// The log of one function binary (`<run dir>/functions/<function>.log`).
     pub fn function_log(&self, function: &str) -> Option<PathBuf> {
         self.function_processes.log_path(function)
+    }
+
+    /// Says that `slot` now serves `version` (what the sample hook checks).
+    pub fn set_slot_version(&self, slot: &str, version: &str) {
+        self.router.slot_versions().set(slot, version);
+    }
+
+    /// Deploys `version`, behaving as `behaviour`, to `slot`: what a release pipeline does to
+    /// the idle slot before sluice shifts traffic to it. The traffic simulator and the sample
+    /// hook see it.
+    pub fn deploy(
+        &self,
+        slot: crate::traffic::Slot,
+        version: &str,
+        behaviour: crate::traffic::VersionProfile,
+    ) {
+        self.traffic().set_slot(slot, behaviour);
+        self.set_slot_version(slot.name(), version);
     }
 
     /// How often each function process had to be restarted after it exited.
