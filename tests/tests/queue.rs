@@ -70,7 +70,11 @@ async fn releases_tagged_while_one_runs_start_after_it_ends_and_the_latest_wins(
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    assert_eq!(names, [v1.clone()], "nothing else starts while v1 runs");
+    assert_eq!(
+        names,
+        std::slice::from_ref(&v1),
+        "nothing else starts while v1 runs"
+    );
 
     let ended = wait_to_end(&runner, "v1", &v1_arn).await;
     assert_eq!(ended.status, "FAILED", "rolled back: {ended:#?}");

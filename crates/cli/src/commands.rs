@@ -419,9 +419,9 @@ pub async fn history(
         return Ok(exit::OK);
     }
     if let Some(state) = &state {
-        write!(
+        writeln!(
             out,
-            "{}\n",
+            "{}",
             print::service_states(std::slice::from_ref(state))
         )?;
     }

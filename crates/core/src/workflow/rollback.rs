@@ -152,7 +152,7 @@ async fn return_to_stable(
     clock: &impl Clock,
     deployment: &Deployment,
 ) -> Result<ChangeId, WorkflowError> {
-    let records = RecordSet::of(&deployment);
+    let records = RecordSet::of(deployment);
     let current = deployment.current_canary_share();
     let percents: Vec<f64> = deployment
         .spec
