@@ -485,11 +485,12 @@ fn hooks_run_where_the_code_expects_and_every_outcome_is_judged() {
         ),
     ];
     assert_eq!(states["Validate"]["Next"], "HasPreTrafficHook");
-    let invocations: Vec<&String> = states
+    let mut invocations: Vec<&String> = states
         .iter()
         .filter(|(_, s)| is_hook_invocation(s))
         .map(|(name, _)| name)
         .collect();
+    invocations.sort();
     assert_eq!(invocations, ["PostTrafficHook", "PreTrafficHook"]);
     for (has, path, without, invoke, check, verdict, kind) in hooks {
         let choice = &states[has];

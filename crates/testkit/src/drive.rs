@@ -184,6 +184,12 @@ fn classify(
             Some(_) => Err(unknown("Pass states that loop")),
             None => Err(unknown("a Pass state with no Next")),
         },
+        // A hook's gate: the drive runs deployments without hooks, which take the Default.
+        "Choice" => match state["Default"].as_str() {
+            Some(next) if hops < states.len() => classify(states, choice, next, hops + 1),
+            Some(_) => Err(unknown("Choice states that loop")),
+            None => Err(unknown("a Choice state with no Default")),
+        },
         "Wait" => Ok(Route::Bake),
         "Fail" | "Succeed" => Ok(Route::End(name.to_string())),
         "Task" if resource.contains("waitForTaskToken") => Ok(Route::AwaitApproval),

@@ -137,9 +137,11 @@ pub async fn validate_deployment(
         notifier,
         &deployment,
         format!(
-            "deployment of {} {} started: {}",
+            "deployment of {} {} started on canary {} (stable {}): {}",
             deployment.service,
             deployment.spec.version,
+            deployment.roles.canary,
+            deployment.roles.stable,
             plan.join(" → ")
         ),
     )
