@@ -383,6 +383,7 @@ pub async fn history_rows(
             HistoryRow {
                 deployment_id: d.id.to_string(),
                 version: d.spec.version.clone(),
+                roles: d.roles.clone(),
                 status: d.status,
                 started_at: d.started_at,
                 ended_at,

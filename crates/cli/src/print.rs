@@ -32,7 +32,11 @@ pub fn status(rows: &[ActiveRow], service: Option<&str>, now: DateTime<Utc>) -> 
                 r.step
                     .map(|s| format!("{s}/{}", r.steps))
                     .unwrap_or_else(|| "-".into()),
-                render::percent(r.canary_share),
+                format!(
+                    "{} {}",
+                    text::canary(&r.roles),
+                    render::percent(r.canary_share)
+                ),
                 format!("{} ago", render::duration(now - r.started_at)),
                 status,
                 r.deployment_id.clone(),
@@ -44,7 +48,7 @@ pub fn status(rows: &[ActiveRow], service: Option<&str>, now: DateTime<Utc>) -> 
             "SERVICE",
             "VERSION",
             "STEP",
-            "SHARE",
+            "TRAFFIC",
             "SINCE",
             "STATUS",
             "DEPLOYMENT",
@@ -122,6 +126,7 @@ pub fn history(rows: &[HistoryRow], service: &str) -> String {
             vec![
                 render::date_time(r.started_at),
                 r.version.clone(),
+                r.roles.canary.clone(),
                 outcome,
                 render::duration(chrono::Duration::seconds(r.duration_seconds)),
                 r.deployment_id.clone(),
@@ -133,6 +138,7 @@ pub fn history(rows: &[HistoryRow], service: &str) -> String {
         &[
             "STARTED",
             "VERSION",
+            "CANARY",
             "OUTCOME",
             "DURATION",
             "DEPLOYMENT",

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sluice_core::deployment::{Controller, Deployment, Status};
+use sluice_core::slots::SlotRoles;
 
 /// One deployment in progress, for `status`.
 #[serde_with::skip_serializing_none]
@@ -17,6 +18,8 @@ pub struct ActiveRow {
     #[serialize_always]
     pub step: Option<usize>,
     pub steps: usize,
+    /// The slots in their roles.
+    pub roles: SlotRoles,
     pub canary_share: f64,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -34,6 +37,7 @@ impl ActiveRow {
             status: d.status,
             step: d.step.map(|s| s + 1),
             steps: d.plan.steps.len(),
+            roles: d.roles.clone(),
             canary_share: d.current_canary_share(),
             started_at: d.started_at,
             updated_at: d.updated_at,
@@ -51,6 +55,7 @@ impl ActiveRow {
 pub struct HistoryRow {
     pub deployment_id: String,
     pub version: String,
+    pub roles: SlotRoles,
     pub status: Status,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,

@@ -37,7 +37,13 @@ async fn status_lists_the_deployment_in_progress_and_history_its_outcome() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("SERVICE"), "{text}");
     assert!(lines[1].starts_with(&world.service), "{text}");
-    for cell in ["v2.0.0", "1/3", "10%", "shifting", name.as_str()] {
+    for cell in [
+        "v2.0.0",
+        "1/3",
+        "canary green 10%",
+        "shifting",
+        name.as_str(),
+    ] {
         assert!(lines[1].contains(cell), "{cell} in {text}");
     }
 
@@ -56,6 +62,10 @@ async fn status_lists_the_deployment_in_progress_and_history_its_outcome() {
     assert_eq!(rows[0]["step"], json!(1));
     assert_eq!(rows[0]["steps"], json!(3));
     assert_eq!(rows[0]["canaryShare"], json!(10.0));
+    assert_eq!(
+        rows[0]["roles"],
+        json!({"stable": "blue", "canary": "green"})
+    );
 
     let (code, text) = sluice(
         &cli,
