@@ -69,8 +69,9 @@ struct TrainResult {
     how: &'static str,
     deployment: Option<Deployment>,
     execution_status: String,
-    /// Route 53 after it ended: blue's and green's weights.
-    weights: (u8, u8),
+    /// Route 53 after it ended: blue's and green's weights; `None` when a queued release
+    /// started at its end, whose Validate then read where the traffic was (its stable slot).
+    weights: Option<(u8, u8)>,
     elapsed: Duration,
 }
 
@@ -99,6 +100,9 @@ pub(super) async fn run(
     let mut mismatches = Vec::new();
     // The release a tag queued during the previous deployment: its execution name.
     let mut queued: Option<String> = None;
+    // The slot a deployment's end left all traffic on, when a queued release started at once:
+    // that release's Validate must have found it stable.
+    let mut handed_over: Option<String> = None;
     let mut last = None;
     for (index, release) in releases.iter().enumerate() {
         line(out, String::new());
@@ -107,6 +111,14 @@ pub(super) async fn run(
             Some(name) => {
                 let arn = env.names.execution_arn(&name);
                 let deployment = started_by_the_queue(&runner, &name).await?;
+                if let Some(serving) = handed_over.take()
+                    && deployment.roles.stable != serving
+                {
+                    mismatches.push(format!(
+                        "{}: Validate found {} stable, but the last deployment left all traffic on {serving}",
+                        release.version, deployment.roles.stable
+                    ));
+                }
                 let slot = canary_slot(&deployment)?;
                 runner.deploy(slot, release.version, release.behaviour);
                 line(
@@ -179,7 +191,22 @@ pub(super) async fn run(
                 }
             }
         }
-        let result = settle(&runner, release, how, &followed, deployment_started).await?;
+        let next_started = queued.is_some();
+        let result = settle(
+            &runner,
+            release,
+            how,
+            &followed,
+            deployment_started,
+            next_started,
+        )
+        .await?;
+        if next_started {
+            handed_over = result
+                .deployment
+                .as_ref()
+                .map(|d| serving_slot(d).to_string());
+        }
         mismatches.extend(release_mismatches(release, &result));
         line(out, format!("→ {}", describe_result(&result)));
         results.push(result);
@@ -289,17 +316,23 @@ async fn settle(
     how: &'static str,
     followed: &Followed,
     started: Instant,
+    next_started: bool,
 ) -> Result<TrainResult> {
-    let records = runner.records().await?;
-    let weight = |r: &Option<sluice_core::ports::WeightedRecord>| {
-        r.as_ref().map(|r| r.weight).unwrap_or_default()
+    let weights = if next_started {
+        None
+    } else {
+        let records = runner.records().await?;
+        let weight = |r: &Option<sluice_core::ports::WeightedRecord>| {
+            r.as_ref().map(|r| r.weight).unwrap_or_default()
+        };
+        Some((weight(&records.stable), weight(&records.canary)))
     };
     Ok(TrainResult {
         version: release.version,
         how,
         deployment: followed.deployment.clone(),
         execution_status: followed.execution.status.clone(),
-        weights: (weight(&records.stable), weight(&records.canary)),
+        weights,
         elapsed: started.elapsed(),
     })
 }
@@ -336,24 +369,32 @@ fn release_mismatches(release: &TrainRelease, result: &TrainResult) -> Vec<Strin
             release.version, result.execution_status
         ));
     }
-    let serving = if deployment.status == Status::Promoted {
-        &deployment.roles.canary
-    } else {
-        &deployment.roles.stable
+    let serving = serving_slot(deployment);
+    let Some((blue, green)) = result.weights else {
+        // Checked when the queued release's Validate is read.
+        return problems;
     };
-    let (blue, green) = result.weights;
     let all_on = match (blue, green) {
         (b, 0) if b > 0 => Some("blue"),
         (0, g) if g > 0 => Some("green"),
         _ => None,
     };
-    if all_on != Some(serving.as_str()) {
+    if all_on != Some(serving) {
         problems.push(format!(
             "{}: Route 53 has blue {blue} / green {green}, expected all traffic on {serving}",
             release.version
         ));
     }
     problems
+}
+
+/// The slot an ended deployment left all traffic on.
+fn serving_slot(deployment: &Deployment) -> &str {
+    if deployment.status == Status::Promoted {
+        &deployment.roles.canary
+    } else {
+        &deployment.roles.stable
+    }
 }
 
 /// The state item after the train: the last promoted canary is stable, each slot last received
@@ -403,15 +444,20 @@ fn describe_result(result: &TrainResult) -> String {
     let Some(deployment) = &result.deployment else {
         return format!("{}: no deployment record", result.version);
     };
+    let route53 = match result.weights {
+        Some((blue, green)) => format!("Route 53 blue {blue} / green {green}"),
+        None => format!(
+            "Route 53 all on {} (as the queued release's Validate found it)",
+            serving_slot(deployment)
+        ),
+    };
     format!(
-        "{} {} · canary {} · {} · execution {} · Route 53 blue {} / green {} · {:.1} s ({})",
+        "{} {} · canary {} · {} · execution {} · {route53} · {:.1} s ({})",
         deployment.service,
         result.version,
         deployment.roles.canary,
         deployment.status,
         result.execution_status,
-        result.weights.0,
-        result.weights.1,
         secs(result.elapsed),
         result.how
     )
