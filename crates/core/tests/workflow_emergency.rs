@@ -247,3 +247,49 @@ fn cloudwatch_state_change_times_parse_with_and_without_an_offset_colon() {
             .contains("StateChangeTime")
     );
 }
+
+#[tokio::test]
+async fn a_slot_alarm_pulls_the_brake_only_while_its_slot_is_the_canary() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    let mut req = request();
+    req["slots"]["blue"]["alarms"] = json!(["checkout-api-blue-5xx"]);
+    req["slots"]["green"]["alarms"] = json!(["checkout-api-green-5xx"]);
+    w.alarms.set("checkout-api-blue-5xx", AlarmState::Ok);
+    w.alarms.set("checkout-api-green-5xx", AlarmState::Ok);
+    let cursor = w.validate(req).await.unwrap();
+    let cursor = w.shift(cursor).await.unwrap();
+    w.sync(cursor).await.unwrap();
+    let fired = |name: &str| -> AlarmNotification {
+        serde_json::from_value(json!({
+            "AlarmName": name,
+            "NewStateValue": "ALARM",
+            "NewStateReason": "Threshold Crossed",
+            "StateChangeTime": w.clock.now().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+        }))
+        .unwrap()
+    };
+    // Blue is stable here: its alarm is not this deployment's brake.
+    let outcomes = w
+        .alarm(&orchestrator, &fired("checkout-api-blue-5xx"))
+        .await;
+    assert!(
+        !outcomes
+            .iter()
+            .any(|o| matches!(o, TakeoverOutcome::RolledBack { .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(w.store.only_deployment().status, Status::Baking);
+    // Green is the canary: its alarm rolls back.
+    let outcomes = w
+        .alarm(&orchestrator, &fired("checkout-api-green-5xx"))
+        .await;
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, TakeoverOutcome::RolledBack { .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
+    assert_eq!(w.store.only_deployment().status, Status::RolledBack);
+}

@@ -284,3 +284,66 @@ async fn a_state_item_that_disagrees_with_route_53_is_refused_naming_both() {
         SlotRoles::new("green", "blue")
     );
 }
+
+/// The request with an alarm on each slot's own metrics besides the service-wide one.
+fn with_slot_alarms(w: &World) -> Value {
+    let mut req = request();
+    req["slots"]["blue"]["alarms"] = json!(["checkout-api-blue-5xx"]);
+    req["slots"]["green"]["alarms"] = json!(["checkout-api-green-5xx"]);
+    w.alarms.set("checkout-api-blue-5xx", AlarmState::Ok);
+    w.alarms.set("checkout-api-green-5xx", AlarmState::Ok);
+    req
+}
+
+#[tokio::test]
+async fn only_the_canary_slots_alarms_arm_the_brake_with_the_service_wide_ones() {
+    let w = World::new();
+    let req = with_slot_alarms(&w);
+    // Blue is stable and already alarming: that does not block a deployment to green.
+    w.alarms.set("checkout-api-blue-5xx", AlarmState::Alarm);
+    w.validate(req).await.unwrap();
+    assert_eq!(
+        w.store.lock_of("checkout-api").unwrap().alarms,
+        vec![
+            "checkout-api-5xx".to_string(),
+            "checkout-api-green-5xx".to_string()
+        ]
+    );
+
+    // After a promotion green is stable: blue's alarm arms the next deployment's brake.
+    let w = World::new();
+    let req = with_slot_alarms(&w);
+    w.router.add_records(&records(), WeightPair::ALL_CANARY);
+    w.validate(req).await.unwrap();
+    assert_eq!(
+        w.store.lock_of("checkout-api").unwrap().alarms,
+        vec![
+            "checkout-api-5xx".to_string(),
+            "checkout-api-blue-5xx".to_string()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_alarming_canary_slot_alarm_is_refused_naming_its_field() {
+    let w = World::new();
+    let mut req = with_slot_alarms(&w);
+    req["slots"]["green"]["alarms"] = json!(["checkout-api-green-nope"]);
+    let (_, message) = error_names(w.validate(req).await);
+    assert!(
+        message.contains(
+            "slots.green.alarms[0]: CloudWatch alarm \"checkout-api-green-nope\" does not exist"
+        ),
+        "{message}"
+    );
+    let req = with_slot_alarms(&w);
+    w.alarms.set("checkout-api-green-5xx", AlarmState::Alarm);
+    let (_, message) = error_names(w.validate(req).await);
+    assert!(
+        message.contains(
+            "slots.green.alarms[0]: CloudWatch alarm \"checkout-api-green-5xx\" is already in ALARM"
+        ),
+        "{message}"
+    );
+    assert!(w.store.deployments().is_empty());
+}

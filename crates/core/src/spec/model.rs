@@ -111,6 +111,10 @@ pub struct SlotSpec {
     /// reads the canary and, as baseline, the stable slot.
     #[serde(default, skip_serializing_if = "Dimensions::is_empty")]
     pub dimensions: Dimensions,
+    /// CloudWatch alarms on this slot's own metrics: they pull the emergency brake only while
+    /// this slot is the canary (the service-wide `alarms` always do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -313,6 +317,27 @@ impl DeploymentSpec {
             .or_else(|| self.slots.get(slot).map(|s| &s.dimensions))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The alarms that pull the emergency brake for a deployment in `roles`, each with the
+    /// field that names it: the service-wide `alarms`, then the canary slot's own.
+    pub fn brake_alarms(&self, roles: &SlotRoles) -> Vec<(String, String)> {
+        let service_wide = self
+            .alarms
+            .iter()
+            .enumerate()
+            .map(|(i, alarm)| (format!("alarms[{i}]"), alarm.clone()));
+        let canary = self.slots.get(&roles.canary).into_iter().flat_map(|slot| {
+            slot.alarms
+                .iter()
+                .enumerate()
+                .map(|(i, alarm)| (format!("slots.{}.alarms[{i}]", roles.canary), alarm.clone()))
+        });
+        let mut seen = std::collections::BTreeSet::new();
+        service_wide
+            .chain(canary)
+            .filter(|(_, alarm)| seen.insert(alarm.clone()))
+            .collect()
     }
 
     /// Whether `metric` can be read separately for the two slots, so the stable slot gives a

@@ -727,3 +727,43 @@ fn rollback_percents_end_at_zero() {
     .percents();
     assert_eq!(gradual, vec![25.0, 5.0, 0.0]);
 }
+
+#[test]
+fn slot_alarms_are_checked_like_the_service_wide_ones_and_armed_by_role() {
+    let request = with(
+        valid(),
+        "/slots/green/alarms",
+        json!(["checkout-api-green-5xx", "checkout-api-green-5xx"]),
+    );
+    assert_problem(
+        request,
+        "slots.green.alarms[1]: \"checkout-api-green-5xx\" is listed twice",
+    );
+    let spec = DeploymentSpec::from_json(&with(
+        valid(),
+        "/slots/blue/alarms",
+        json!(["checkout-api-blue-5xx"]),
+    ))
+    .unwrap();
+    let first = crate::slots::SlotRoles::new("blue", "green");
+    let names = |roles: &crate::slots::SlotRoles| -> Vec<String> {
+        spec.brake_alarms(roles)
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect()
+    };
+    assert_eq!(names(&first), vec!["checkout-api-green-5xx".to_string()]);
+    assert_eq!(
+        spec.brake_alarms(&first.swapped()),
+        vec![
+            (
+                "alarms[0]".to_string(),
+                "checkout-api-green-5xx".to_string()
+            ),
+            (
+                "slots.blue.alarms[0]".to_string(),
+                "checkout-api-blue-5xx".to_string()
+            ),
+        ]
+    );
+}

@@ -273,16 +273,23 @@ impl DeploymentSpec {
     }
 
     fn check_alarms(&self, errors: &mut Problems) {
-        let mut seen = BTreeSet::new();
-        for (i, alarm) in self.alarms.iter().enumerate() {
-            let field = format!("alarms[{i}]");
-            if alarm.trim().is_empty() {
-                errors.push(field, "must not be empty");
-            } else if alarm.len() > 255 {
-                errors.push(field, "is longer than 255 characters, CloudWatch's limit");
-            } else if !seen.insert(alarm.as_str()) {
-                errors.push(field, format!("{alarm:?} is listed twice"));
-            }
+        check_alarm_list("alarms", &self.alarms, errors);
+        for (name, slot) in &self.slots {
+            check_alarm_list(&format!("slots.{name}.alarms"), &slot.alarms, errors);
+        }
+    }
+}
+
+fn check_alarm_list(base: &str, alarms: &[String], errors: &mut Problems) {
+    let mut seen = BTreeSet::new();
+    for (i, alarm) in alarms.iter().enumerate() {
+        let field = format!("{base}[{i}]");
+        if alarm.trim().is_empty() {
+            errors.push(field, "must not be empty");
+        } else if alarm.len() > 255 {
+            errors.push(field, "is longer than 255 characters, CloudWatch's limit");
+        } else if !seen.insert(alarm.as_str()) {
+            errors.push(field, format!("{alarm:?} is listed twice"));
         }
     }
 }

@@ -102,7 +102,10 @@ where
             let Some(deployment) = self.store.get(&lock.deployment).await? else {
                 continue;
             };
-            if !deployment.spec.alarms.contains(&alarm.alarm_name) {
+            // Only an alarm that arms this deployment's brake: a slot's own alarm only while
+            // that slot is the canary.
+            let armed = deployment.spec.brake_alarms(&deployment.roles);
+            if !armed.iter().any(|(_, name)| *name == alarm.alarm_name) {
                 continue;
             }
             let reason = format!("alarm {} went to ALARM: {}", alarm.alarm_name, alarm.reason);

@@ -76,7 +76,12 @@ pub async fn validate_deployment(
     let lock = ServiceLock {
         deployment: key.clone(),
         lease_until: now + lease_for(&deployment),
-        alarms: deployment.spec.alarms.clone(),
+        alarms: deployment
+            .spec
+            .brake_alarms(&deployment.roles)
+            .into_iter()
+            .map(|(_, alarm)| alarm)
+            .collect(),
     };
     store
         .acquire_lock(&lock, now)
@@ -220,6 +225,7 @@ pub async fn check_world(
 ) -> Result<SlotRoles, WorkflowError> {
     let mut problems = Vec::new();
     let roles = check_records(router, spec, &mut problems).await?;
+    let brake = spec.brake_alarms(roles.as_ref().unwrap_or(&SlotRoles::default()));
     // Route 53 is the truth for traffic; the state item must agree with it, or one of them
     // was changed behind sluice's back.
     if let Some(roles) = &roles
@@ -231,7 +237,9 @@ pub async fn check_world(
             message: disagreement,
         });
     }
-    check_alarms(alarms, spec, &mut problems).await?;
+    if roles.is_some() {
+        check_alarms(alarms, spec, &brake, &mut problems).await?;
+    }
     match roles {
         Some(roles) if problems.is_empty() => Ok(roles),
         _ => Err(SpecErrors(problems).into()),
@@ -344,23 +352,27 @@ fn check_live_record(
     }
 }
 
+/// The alarms that will arm this deployment's brake (`brake`: field and name) must exist and
+/// be quiet, unless it is a hotfix.
 async fn check_alarms(
     alarms: &impl AlarmStates,
     spec: &DeploymentSpec,
+    brake: &[(String, String)],
     problems: &mut Vec<FieldError>,
 ) -> Result<(), WorkflowError> {
-    if spec.alarms.is_empty() {
+    if brake.is_empty() {
         return Ok(());
     }
-    let states = alarms.alarm_states(&spec.alarms).await?;
-    for (i, status) in states.iter().enumerate() {
+    let names: Vec<String> = brake.iter().map(|(_, name)| name.clone()).collect();
+    let states = alarms.alarm_states(&names).await?;
+    for ((field, _), status) in brake.iter().zip(states.iter()) {
         match status.state {
             None => problems.push(FieldError {
-                field: format!("alarms[{i}]"),
+                field: field.clone(),
                 message: format!("CloudWatch alarm {:?} does not exist", status.name),
             }),
             Some(AlarmState::Alarm) if !spec.hotfix => problems.push(FieldError {
-                field: format!("alarms[{i}]"),
+                field: field.clone(),
                 message: format!(
                     "CloudWatch alarm {:?} is already in ALARM; resolve it first, or set hotfix: true to deploy anyway",
                     status.name
