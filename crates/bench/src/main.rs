@@ -1,5 +1,5 @@
 //! Emergency-rollback latency against moto: from the alarm's SNS event reaching the real
-//! `emergency-rollback` binary to Route 53 accepting the change to 100 % blue, cold (a fresh
+//! `emergency-rollback` binary to Route 53 accepting the change to 100 % stable, cold (a fresh
 //! process per event) and warm (one process, event after event), plus the binary's time from
 //! process start to ready for its first event.
 //!

@@ -1,6 +1,6 @@
 //! emergency-rollback: subscribed to the alarm topic. On an alarm's transition to ALARM, every
 //! active deployment whose spec names the alarm is taken from the state machine (a conditional
-//! write that bumps its revision, so every later step is fenced off), returned to 100 % blue in
+//! write that bumps its revision, so every later step is fenced off), returned to 100 % stable in
 //! one Route 53 change, its execution stopped, the rollback recorded with the alarm's reason and
 //! how long traffic took to return, the lock released, and a notification sent. OK and
 //! INSUFFICIENT_DATA notifications are logged and ignored; repeated deliveries and simultaneous

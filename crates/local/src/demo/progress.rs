@@ -250,7 +250,7 @@ fn describe_emergency_answer(invocation: &Invocation) -> String {
                         } => format!(
                             "took {deployment} over and rolled it back{}",
                             to_traffic_ms
-                                .map(|ms| format!(" (alarm to 100 % blue in {ms} ms)"))
+                                .map(|ms| format!(" (alarm to 100 % stable in {ms} ms)"))
                                 .unwrap_or_default()
                         ),
                         TakeoverOutcome::AlreadyRolledBack { deployment } => {

@@ -49,7 +49,7 @@ pub(super) fn summary(
                         d.controller.describe(),
                         alarm_to_traffic_ms(&report.history)
                             .map(|ms| format!(
-                                " · {ms} ms from the alarm's state change to Route 53 accepting 100 % blue"
+                                " · {ms} ms from the alarm's state change to Route 53 accepting 100 % stable"
                             ))
                             .unwrap_or_default()
                     ),
