@@ -225,7 +225,6 @@ pub async fn check_world(
 ) -> Result<SlotRoles, WorkflowError> {
     let mut problems = Vec::new();
     let roles = check_records(router, spec, &mut problems).await?;
-    let brake = spec.brake_alarms(roles.as_ref().unwrap_or(&SlotRoles::default()));
     // Route 53 is the truth for traffic; the state item must agree with it, or one of them
     // was changed behind sluice's back.
     if let Some(roles) = &roles
@@ -237,8 +236,9 @@ pub async fn check_world(
             message: disagreement,
         });
     }
-    if roles.is_some() {
-        check_alarms(alarms, spec, &brake, &mut problems).await?;
+    // Which alarms arm the brake depends on the roles: without them there is nothing to check.
+    if let Some(roles) = &roles {
+        check_alarms(alarms, spec, &spec.brake_alarms(roles), &mut problems).await?;
     }
     match roles {
         Some(roles) if problems.is_empty() => Ok(roles),

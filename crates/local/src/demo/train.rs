@@ -217,8 +217,9 @@ pub(super) async fn run(
         .store()
         .service_state(env.service())
         .await
-        .map_err(|e| LocalError::Trigger {
-            function: "service state".into(),
+        .map_err(|e| LocalError::Aws {
+            operation: "GetItem",
+            what: format!("state item of {}", env.service()),
             message: e.to_string(),
         })?;
     mismatches.extend(state_mismatches(&releases, state.as_ref()));
