@@ -301,9 +301,15 @@ pub async fn drive_to_end<P: Ports>(
         match route {
             Route::Shift => {
                 pace.at(ports, Stage::Shift, &cursor).await;
-                cursor = shift_traffic(ports.store(), ports.router(), ports.clock(), cursor)
-                    .await
-                    .map_err(failed("ShiftTraffic"))?;
+                cursor = shift_traffic(
+                    ports.store(),
+                    ports.router(),
+                    ports.notifier(),
+                    ports.clock(),
+                    cursor,
+                )
+                .await
+                .map_err(failed("ShiftTraffic"))?;
                 loop {
                     pace.at(ports, Stage::Sync, &cursor).await;
                     cursor = check_sync(
@@ -340,6 +346,7 @@ pub async fn drive_to_end<P: Ports>(
                 let cursor = finalize(
                     ports.store(),
                     ports.router(),
+                    ports.alarms(),
                     ports.notifier(),
                     ports.orchestrator(),
                     ports.clock(),

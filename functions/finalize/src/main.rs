@@ -20,6 +20,7 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError
     Ok(finalize(
         ports.store(),
         ports.router(),
+        ports.alarms(),
         ports.notifier(),
         ports.orchestrator(),
         ports.clock(),

@@ -206,7 +206,7 @@ pub async fn moto_started(
     )
     .await
     .unwrap();
-    shift_traffic(p.store(), p.router(), p.clock(), cursor)
+    shift_traffic(p.store(), p.router(), p.notifier(), p.clock(), cursor)
         .await
         .unwrap()
 }

@@ -342,6 +342,11 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
                     .collect(),
             )
         }
+        EventKind::PromotionStarted { .. } => (
+            None,
+            format!("promoting: {} to 100%", context.canary()),
+            Vec::new(),
+        ),
         EventKind::Promoted { weights, .. } => {
             facts.push(Fact::TrafficMoved {
                 canary_share: weights.canary_percent(),

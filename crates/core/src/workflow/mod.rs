@@ -21,6 +21,7 @@ mod shift;
 mod sync;
 mod trigger;
 mod validate;
+mod verify;
 
 pub use analyze::analyze_step;
 pub use approval::{ApprovalRequest, await_approval};
@@ -39,3 +40,4 @@ pub use shift::shift_traffic;
 pub use sync::{SyncLimits, check_sync};
 pub use trigger::{TriggerOutcome, trigger_release};
 pub use validate::{ValidateRequest, check_request, check_world, validate_deployment};
+pub use verify::{REASSERT_ATTEMPTS, assert_stable, assert_weights, restore_recorded};

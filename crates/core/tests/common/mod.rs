@@ -119,7 +119,14 @@ impl World {
     }
 
     pub async fn shift(&self, cursor: Cursor) -> Result<Cursor, WorkflowError> {
-        shift_traffic(&self.store, &self.router, &self.clock, cursor).await
+        shift_traffic(
+            &self.store,
+            &self.router,
+            &self.notifier,
+            &self.clock,
+            cursor,
+        )
+        .await
     }
 
     pub async fn sync(&self, cursor: Cursor) -> Result<Cursor, WorkflowError> {
@@ -159,6 +166,7 @@ impl World {
         finalize(
             &self.store,
             &self.router,
+            &self.alarms,
             &self.notifier,
             &self.orchestrator,
             &self.clock,

@@ -15,6 +15,8 @@ pub type TaskAnswer = (String, Result<Value, (String, String)>);
 struct OrchestratorState {
     executions: BTreeMap<String, (Value, ExecutionStatus, Option<String>)>,
     task_answers: Vec<TaskAnswer>,
+    /// Errors the next task answers fail with, in order (nothing is recorded for them).
+    answer_failures: std::collections::VecDeque<OrchestratorError>,
 }
 
 /// Step Functions in memory: executions by name, stops with their cause, task answers.
@@ -59,6 +61,11 @@ impl MemoryOrchestrator {
 
     pub fn task_answers(&self) -> Vec<TaskAnswer> {
         self.state.lock().unwrap().task_answers.clone()
+    }
+
+    /// The next task answer (success or failure) fails with `error` and is not delivered.
+    pub fn fail_next_task_answer(&self, error: OrchestratorError) {
+        self.state.lock().unwrap().answer_failures.push_back(error);
     }
 
     fn name_of(arn: &str) -> String {
@@ -144,11 +151,11 @@ impl Orchestrator for MemoryOrchestrator {
         token: &str,
         output: &Value,
     ) -> Result<(), OrchestratorError> {
-        self.state
-            .lock()
-            .unwrap()
-            .task_answers
-            .push((token.into(), Ok(output.clone())));
+        let mut state = self.state.lock().unwrap();
+        if let Some(error) = state.answer_failures.pop_front() {
+            return Err(error);
+        }
+        state.task_answers.push((token.into(), Ok(output.clone())));
         Ok(())
     }
 
@@ -158,9 +165,11 @@ impl Orchestrator for MemoryOrchestrator {
         error: &str,
         cause: &str,
     ) -> Result<(), OrchestratorError> {
-        self.state
-            .lock()
-            .unwrap()
+        let mut state = self.state.lock().unwrap();
+        if let Some(failure) = state.answer_failures.pop_front() {
+            return Err(failure);
+        }
+        state
             .task_answers
             .push((token.into(), Err((error.into(), cause.into()))));
         Ok(())

@@ -27,6 +27,7 @@ struct RouterState {
 pub struct MemoryRouter {
     state: Arc<Mutex<RouterState>>,
     on_set: Arc<Mutex<Option<Hook>>>,
+    after_set: Arc<Mutex<Option<Hook>>>,
 }
 
 impl MemoryRouter {
@@ -87,6 +88,12 @@ impl MemoryRouter {
     /// Runs `hook` once, just before the next weight change takes effect.
     pub fn before_next_set(&self, hook: Hook) {
         *self.on_set.lock().unwrap() = Some(hook);
+    }
+
+    /// Runs `hook` once, just after the next weight change took effect (a concurrent write
+    /// landing after it, say).
+    pub fn after_next_set(&self, hook: Hook) {
+        *self.after_set.lock().unwrap() = Some(hook);
     }
 
     fn take_failure(&self) -> Result<(), RouterError> {
@@ -171,6 +178,11 @@ impl TrafficRouter for MemoryRouter {
         let change = ChangeId(format!("C{}", state.changes.len() + 1));
         state.changes.push((change.clone(), weights));
         state.write(records, weights);
+        drop(state);
+        let after = self.after_set.lock().unwrap().take();
+        if let Some(hook) = after {
+            hook();
+        }
         Ok(change)
     }
 
