@@ -13,7 +13,8 @@ use crate::ports::{
     ServiceLocks, ServiceStates, TrafficRouter,
 };
 
-const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long finalize waits for its 100 % change to be in sync.
+pub const PROMOTION_SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Puts 100 % on the canary slot, marks the deployment promoted, releases the lock and
 /// notifies. The stable slot's record stays, at weight 0, so reverting is one weight change.
@@ -80,7 +81,9 @@ pub async fn finalize(
 
     let records = RecordSet::of(&deployment);
     let change = router.set_weights(&records, WeightPair::ALL_CANARY).await?;
-    router.wait_for_sync(&change, SYNC_TIMEOUT).await?;
+    router
+        .wait_for_sync(&change, PROMOTION_SYNC_TIMEOUT)
+        .await?;
 
     let now = clock.now();
     deployment.traffic = Some(TrafficState::all_canary(change.0.clone(), now));

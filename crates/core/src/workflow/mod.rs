@@ -28,7 +28,7 @@ pub use approval::{ApprovalRequest, await_approval};
 pub use cursor::Cursor;
 pub use emergency::{AlarmNotification, Takeover, TakeoverOutcome};
 pub use error::{ErrorName, WorkflowError};
-pub use finalize::finalize;
+pub use finalize::{PROMOTION_SYNC_TIMEOUT, finalize};
 pub use hooks::{
     HOOK_FAILED, HOOK_SUCCEEDED, HookAnswer, HookCheckRequest, HookInvocations, HookPayload,
     HookSubject, HookVerdict, check_hook, failure_reason, judge_hook,
@@ -40,4 +40,6 @@ pub use shift::shift_traffic;
 pub use sync::{SyncLimits, check_sync};
 pub use trigger::{TriggerOutcome, trigger_release};
 pub use validate::{ValidateRequest, check_request, check_world, validate_deployment};
-pub use verify::{REASSERT_ATTEMPTS, assert_stable, assert_weights, restore_recorded};
+pub use verify::{
+    REASSERT_ATTEMPTS, assert_stable, assert_weights, restore_recorded, verify_budget,
+};

@@ -21,6 +21,17 @@ pub const REASSERT_ATTEMPTS: u32 = 4;
 /// verification fits a function's timeout next to its SDK calls.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
+/// The longest a verification takes when each Route 53 call may take up to `call_timeout`
+/// (the SDK's operation timeout): every read and re-assert, and the waits between them. A
+/// function that verifies needs this much of its timeout on top of its own calls.
+pub fn verify_budget(call_timeout: Duration) -> Duration {
+    let calls = 2 * REASSERT_ATTEMPTS + 1;
+    let waits: Duration = (0..REASSERT_ATTEMPTS)
+        .map(|i| FIRST_BACKOFF * 2u32.pow(i))
+        .sum();
+    call_timeout * calls + waits
+}
+
 /// Re-reads the deployment's records and re-asserts 100 % stable until Route 53 carries it.
 pub async fn assert_stable(
     router: &impl TrafficRouter,
@@ -126,6 +137,15 @@ fn describe(live: &WeightedRecords) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_counts_every_call_and_wait() {
+        // 9 calls of 10 s, and 1 + 2 + 4 + 8 s of backoff.
+        assert_eq!(
+            verify_budget(Duration::from_secs(10)),
+            Duration::from_secs(105)
+        );
+    }
 
     #[test]
     fn splits_compare_by_ratio_not_by_numbers() {
