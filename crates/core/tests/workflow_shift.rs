@@ -170,3 +170,43 @@ async fn a_late_shift_that_cannot_restore_stable_pages_and_names_what_it_found()
     // The backoff waited on the clock (1 + 2 + 4 + 8 s), never for real.
     assert_eq!((w.clock.now() - started).num_seconds(), 15);
 }
+
+#[tokio::test]
+async fn a_late_restore_leaves_the_records_to_the_services_next_deployment() {
+    use sluice_core::ports::{DeploymentKey, ServiceLock, ServiceLocks};
+    let w = World::new();
+    let cursor = w.validate(request()).await.unwrap();
+    w.shift(cursor).await.unwrap();
+    // Deployment exec-1 was rolled back (its late 10% landed after) and released the service.
+    let mut d = w.store.only_deployment();
+    d.controller = Controller::Alarm {
+        alarm: "checkout-api-5xx".into(),
+    };
+    d.status = Status::RolledBack;
+    d.revision += 1;
+    w.store.replace(d.clone());
+    let key = DeploymentKey::of(&d);
+    w.store.release_lock(&d.service, &d.id).await.unwrap();
+    // Its restore, without a next deployment: stable again.
+    restore_recorded(&w.store, &w.router, &w.notifier, &w.clock, &key)
+        .await
+        .unwrap();
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
+    // With the next deployment holding the service, the records are that one's.
+    w.router
+        .add_records(&records(), WeightPair::for_percent(10.0));
+    let next = DeploymentKey {
+        id: sluice_core::deployment::DeploymentId::parse("exec-2").unwrap(),
+        ..key.clone()
+    };
+    let lock = ServiceLock {
+        deployment: next,
+        lease_until: w.clock.now() + chrono::Duration::hours(1),
+        alarms: Vec::new(),
+    };
+    w.store.acquire_lock(&lock, w.clock.now()).await.unwrap();
+    restore_recorded(&w.store, &w.router, &w.notifier, &w.clock, &key)
+        .await
+        .unwrap();
+    assert_eq!(w.router.weights(&records()), WeightPair::for_percent(10.0));
+}

@@ -3,7 +3,9 @@ use super::error::WorkflowError;
 use super::record::{ensure_driven, fenced, load, save_driven, step_of};
 use super::verify::restore_recorded;
 use crate::deployment::{EventKind, Status, TrafficState};
-use crate::ports::{Clock, DeploymentKey, Deployments, Notifier, RecordSet, TrafficRouter};
+use crate::ports::{
+    Clock, DeploymentKey, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter,
+};
 
 /// Sets the weights of the cursor's step: both records in one change. The step is claimed in
 /// the record before Route 53 is touched, and the change is recorded after; if a takeover took
@@ -11,7 +13,7 @@ use crate::ports::{Clock, DeploymentKey, Deployments, Notifier, RecordSet, Traff
 /// canary once promoted), verified, and the answer is `Fenced`: a late shift can never leave
 /// traffic split under a record that says otherwise.
 pub async fn shift_traffic(
-    store: &impl Deployments,
+    store: &(impl Deployments + ServiceLocks),
     router: &impl TrafficRouter,
     notifier: &impl Notifier,
     clock: &impl Clock,

@@ -11,7 +11,8 @@ use super::record::{load, notify};
 use crate::deployment::Deployment;
 use crate::plan::WeightPair;
 use crate::ports::{
-    Clock, DeploymentKey, Deployments, Notifier, RecordSet, TrafficRouter, WeightedRecords,
+    Clock, DeploymentKey, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter,
+    WeightedRecords,
 };
 
 /// How many times the wanted weights are re-asserted before the operators are paged.
@@ -96,15 +97,23 @@ pub async fn assert_weights(
 /// What a step that found itself fenced after its own Route 53 write does: reads the record
 /// again and makes Route 53 carry what it says (stable 100 % unless promoted), verified. A
 /// takeover still moving traffic (a forced promotion that has fenced but not yet written) is
-/// left alone: it writes and verifies its own target, and stable must not be put back under it.
+/// left alone: it writes and verifies its own target, and stable must not be put back under it;
+/// so is a record set the service's next deployment already holds the lock for.
 pub async fn restore_recorded(
-    store: &impl Deployments,
+    store: &(impl Deployments + ServiceLocks),
     router: &impl TrafficRouter,
     notifier: &impl Notifier,
     clock: &impl Clock,
     key: &DeploymentKey,
 ) -> Result<(), WorkflowError> {
     let current = load(store, key).await?;
+    if let Some(holder) = store.lock(&current.service).await?
+        && holder.deployment.id != current.id
+    {
+        // Ended, and the service's next deployment drives the same records now.
+        tracing::warn!(deployment_id = %current.id, holder = %holder.deployment.id, "fenced after our write, but another deployment holds the service; its controller owns the records");
+        return Ok(());
+    }
     match current.settled_weights() {
         Some(wanted) => {
             tracing::warn!(deployment_id = %current.id, status = %current.status, by = %current.controller.describe(), %wanted, "fenced after our write; restoring what the record says");
