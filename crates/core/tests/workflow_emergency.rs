@@ -357,6 +357,7 @@ async fn a_forced_promotion_during_an_alarms_rollback_is_refused_before_any_rout
         .promote_now(&key_of(&w), "ana")
         .await
         .unwrap_err();
+    assert_eq!(error.error_name(), ErrorName::Conflict);
     let message = error.to_string();
     for named in ["exec-1", "alarm checkout-api-5xx", "operator ana"] {
         assert!(message.contains(named), "{named} in {message}");

@@ -184,3 +184,17 @@ async fn an_alarm_that_is_ok_or_without_data_lets_finalize_promote() {
     assert_eq!(w.store.only_deployment().status, Status::Promoted);
     assert_eq!(w.router.weights(&records()), WeightPair::ALL_CANARY);
 }
+
+#[tokio::test]
+async fn a_hotfix_started_while_its_alarm_fires_is_not_held_back_by_it() {
+    let w = World::new();
+    let mut req = request();
+    req["strategy"]["steps"] = json!([100]);
+    req["hotfix"] = json!(true);
+    w.alarms.set("checkout-api-5xx", AlarmState::Alarm);
+    let cursor = w.validate(req).await.unwrap();
+    let cursor = w.run_step(cursor, 10, 0).await;
+    assert_eq!(cursor.decision, Some(DecisionAction::Promote));
+    w.finalize(cursor).await.unwrap();
+    assert_eq!(w.store.only_deployment().status, Status::Promoted);
+}
