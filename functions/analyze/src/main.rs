@@ -20,7 +20,13 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError
     let cursor: Cursor = parse_event(event)?;
     let span = deployment_span(&cursor.deployment.id);
     Ok(
-        analyze_step(ports.store(), ports.metrics(), ports.clock(), cursor)
+        analyze_step(
+            ports.store(),
+            ports.metrics(),
+            ports.alarms(),
+            ports.clock(),
+            cursor,
+        )
             .instrument(span)
             .await?,
     )

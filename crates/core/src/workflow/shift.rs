@@ -1,16 +1,17 @@
 use super::cursor::Cursor;
 use super::error::WorkflowError;
+use super::lease::renew_lease;
 use super::record::{ensure_driven, fenced, load, save_driven, step_of};
 use crate::deployment::{EventKind, Status, TrafficState};
 use crate::plan::WeightPair;
-use crate::ports::{Clock, Deployments, RecordSet, TrafficRouter};
+use crate::ports::{Clock, Deployments, RecordSet, ServiceLocks, TrafficRouter};
 
 /// Sets the weights of the cursor's step: both records in one change. The step is claimed in
 /// the record before Route 53 is touched, and the change is recorded after; if an emergency
 /// rollback took the deployment in between, traffic goes back to stable and the answer is
 /// `Fenced`, so a late shift can never leave traffic on the canary.
 pub async fn shift_traffic(
-    store: &impl Deployments,
+    store: &(impl Deployments + ServiceLocks),
     router: &impl TrafficRouter,
     clock: &impl Clock,
     cursor: Cursor,
@@ -18,6 +19,8 @@ pub async fn shift_traffic(
     let mut deployment = load(store, &cursor.deployment).await?;
     ensure_driven(&deployment)?;
     let step = step_of(&deployment, cursor.step)?;
+    // WaitForSync follows at once: the lease covers its retries.
+    renew_lease(store, &deployment, clock.now(), chrono::Duration::zero()).await?;
 
     // Already shifted by an earlier try of this step: hand back the change it made.
     if deployment.status == Status::Shifting
