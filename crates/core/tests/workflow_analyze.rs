@@ -129,7 +129,8 @@ async fn an_armed_alarm_in_alarm_fails_the_analysis_with_its_name_as_the_reason(
 async fn a_quiet_alarm_changes_nothing_in_the_analysis() {
     let w = World::new();
     let cursor = w.validate(request()).await.unwrap();
-    w.alarms.set("checkout-api-5xx", AlarmState::InsufficientData);
+    w.alarms
+        .set("checkout-api-5xx", AlarmState::InsufficientData);
     let cursor = w.run_step(cursor, 10, 0).await;
     assert_eq!(cursor.decision, Some(DecisionAction::Advance));
 }
@@ -146,5 +147,8 @@ async fn an_analysis_held_for_approval_leases_the_lock_past_the_approval_wait() 
     assert_eq!(cursor.decision, Some(DecisionAction::AwaitApproval));
     let lease = w.store.lock_of("checkout-api").unwrap().lease_until;
     let waits_until = w.clock.now() + chrono::Duration::seconds(86_400);
-    assert!(lease > waits_until, "lease {lease} ends before the approval wait ({waits_until})");
+    assert!(
+        lease > waits_until,
+        "lease {lease} ends before the approval wait ({waits_until})"
+    );
 }

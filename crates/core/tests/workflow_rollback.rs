@@ -176,7 +176,11 @@ async fn a_rollback_step_never_sleeps_in_the_function() {
         })
         .await
         .unwrap();
-    assert_eq!(w.clock.now(), before, "the state machine's Wait holds each ramp step");
+    assert_eq!(
+        w.clock.now(),
+        before,
+        "the state machine's Wait holds each ramp step"
+    );
     assert_eq!(next.ramp_wait_seconds, Some(1), "the sync poll comes first");
     assert_eq!(w.router.weights(&records()), WeightPair::for_percent(25.0));
     assert_eq!(w.store.only_deployment().status, Status::RollingBack);
@@ -222,7 +226,8 @@ async fn ramp_until(w: &World, cursor: Cursor, percent: f64) -> Cursor {
             })
             .await
             .unwrap();
-        w.clock.advance(i64::from(cursor.ramp_wait_seconds.unwrap()));
+        w.clock
+            .advance(i64::from(cursor.ramp_wait_seconds.unwrap()));
     }
     panic!("the ramp never reached {percent}%")
 }
@@ -312,7 +317,10 @@ async fn a_ramp_step_retried_after_a_failure_goes_on_down_from_where_it_was() {
         .await
         .unwrap();
     for change in &w.router.changes()[shifted..] {
-        assert!(change.canary_percent() < 5.0, "the retry raised the canary to {change}");
+        assert!(
+            change.canary_percent() < 5.0,
+            "the retry raised the canary to {change}"
+        );
     }
     assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
     assert_eq!(w.store.only_deployment().status, Status::RolledBack);

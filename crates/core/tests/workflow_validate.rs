@@ -381,6 +381,12 @@ async fn validate_leases_the_lock_until_the_first_shift_not_for_the_whole_deploy
     w.validate(request()).await.unwrap();
     let lease = w.store.lock_of("checkout-api").unwrap().lease_until;
     // The next step (the first shift) follows at once: the lease covers its retries, no more.
-    assert!(lease > w.clock.now() + chrono::Duration::minutes(10), "{lease}");
-    assert!(lease <= w.clock.now() + chrono::Duration::hours(1), "{lease}");
+    assert!(
+        lease > w.clock.now() + chrono::Duration::minutes(10),
+        "{lease}"
+    );
+    assert!(
+        lease <= w.clock.now() + chrono::Duration::hours(1),
+        "{lease}"
+    );
 }

@@ -415,8 +415,8 @@ async fn analyzed<P: Ports>(
         ports.clock(),
         cursor,
     )
-        .await
-        .map_err(failed("Analyze"))?;
+    .await
+    .map_err(failed("Analyze"))?;
     pace.at(ports, Stage::Decide, &cursor).await;
     Ok(cursor)
 }

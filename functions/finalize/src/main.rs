@@ -71,8 +71,8 @@ mod tests {
             p.clock(),
             cursor,
         )
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         assert_eq!(
             cursor.decision.map(|d| d.as_str()),
             Some("promote"),

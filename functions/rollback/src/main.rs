@@ -39,6 +39,7 @@ mod tests {
     use serde_json::json;
     use sluice_core::ports::{Deployments, RecordSet, ServiceLocks};
     use sluice_core::{Status, WeightPair};
+    use sluice_handler::Ports;
     use sluice_testkit::MotoWorld;
     use sluice_testkit::memory::{sample_event, sample_world};
     use sluice_testkit::steps::{shifted, validated};

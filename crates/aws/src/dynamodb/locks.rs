@@ -9,11 +9,11 @@ use sluice_core::DeploymentId;
 use sluice_core::ports::{LockError, ServiceLock, ServiceLocks, StorageFailure};
 
 use super::items::{self, Item, s};
-use crate::failure;
 use super::{
     Condition, DynamoDbStore, TRANSACTION_ITEMS, TransactFailure, condition_failed_at, keys,
     lock_what,
 };
+use crate::failure;
 
 impl ServiceLocks for DynamoDbStore {
     async fn acquire_lock(&self, lock: &ServiceLock, now: DateTime<Utc>) -> Result<(), LockError> {

@@ -113,7 +113,9 @@ impl Pace<MemoryPorts> for MemoryPace<'_> {
         match stage {
             Stage::Shift => p.clock.advance(2),
             Stage::Sync => p.clock.advance(3),
-            Stage::RampDown => p.clock.advance(i64::from(cursor.ramp_wait_seconds.unwrap_or(0))),
+            Stage::RampDown => p
+                .clock
+                .advance(i64::from(cursor.ramp_wait_seconds.unwrap_or(0))),
             Stage::Bake => {
                 let due = cursor.analyze_at.unwrap();
                 let from = p.clock.now();

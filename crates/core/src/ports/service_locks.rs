@@ -32,7 +32,9 @@ pub enum LockError {
     },
     /// Renewing a lease the deployment no longer holds (released by a takeover, or expired and
     /// taken by another deployment).
-    #[error("service {service}'s lock is not held by deployment {deployment}; its lease was not renewed")]
+    #[error(
+        "service {service}'s lock is not held by deployment {deployment}; its lease was not renewed"
+    )]
     NotHeld {
         service: String,
         deployment: DeploymentId,

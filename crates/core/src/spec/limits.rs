@@ -63,14 +63,19 @@ impl DeploymentSpec {
                 0
             };
         let hooks = self.hooks.as_ref().map_or(0, |hooks| {
-            let count = u64::from(hooks.pre_traffic.is_some()) + u64::from(hooks.post_traffic.is_some());
+            let count =
+                u64::from(hooks.pre_traffic.is_some()) + u64::from(hooks.post_traffic.is_some());
             count * (u64::from(hooks.timeout_seconds) + 2 * TASK_SECONDS)
         });
         let rollback = self.rollback_ramp_seconds()
             + self.rollback.percents().len() as u64 * (sync_seconds() + TASK_SECONDS);
         // Validate and Finalize.
         let ends = 2 * TASK_SECONDS;
-        walk + rejudged + approvals * (APPROVAL_TIMEOUT_SECONDS + TASK_SECONDS) + hooks + rollback + ends
+        walk + rejudged
+            + approvals * (APPROVAL_TIMEOUT_SECONDS + TASK_SECONDS)
+            + hooks
+            + rollback
+            + ends
     }
 
     /// The field that sets how long each step bakes, as the request names it.
@@ -112,7 +117,8 @@ mod tests {
         let per_step = 3 * TASK_SECONDS + sync_seconds() + 60;
         let rollback = sync_seconds() + TASK_SECONDS;
         // Three steps, their bakes, two retries of an inconclusive step each (the default).
-        let expected = 3 * per_step + 900 + 3 * 2 * (300 + TASK_SECONDS) + rollback + 2 * TASK_SECONDS;
+        let expected =
+            3 * per_step + 900 + 3 * 2 * (300 + TASK_SECONDS) + rollback + 2 * TASK_SECONDS;
         assert_eq!(plain.longest_run_seconds(), expected);
         let approved = spec(json!({"approval": "before-promote"}));
         assert_eq!(
