@@ -154,6 +154,7 @@ async fn a_store_outage_is_retryable_and_a_notification_outage_is_not_an_error()
 }
 
 /// A gradual rollback's request whose 50 % step failed: the ramp is [25, 5] at 10 s each.
+#[allow(clippy::unwrap_used)] // a test helper
 async fn failed_at_fifty_with_a_ramp(w: &World) -> Cursor {
     let mut req = request();
     req["rollback"] = json!({"steps": [25, 5], "stepSeconds": 10});
@@ -213,6 +214,7 @@ async fn a_retried_ramp_never_sends_the_canary_more_than_route_53_already_gives_
 
 /// Runs Rollback invocations (the clock moving by each wait) until the canary's share in
 /// Route 53 is `percent`; returns the cursor for the next invocation.
+#[allow(clippy::unwrap_used)] // a test helper
 async fn ramp_until(w: &World, cursor: Cursor, percent: f64) -> Cursor {
     let mut cursor = cursor;
     for _ in 0..20 {
