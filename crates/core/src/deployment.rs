@@ -489,6 +489,14 @@ pub enum EventKind {
         /// The reason the deployment ends with: the hook, its ARN and the problem.
         reason: String,
     },
+    /// One step of a gradual rollback: the canary's share lowered on the way to 0.
+    #[serde(rename_all = "camelCase")]
+    RampedDown {
+        asked_percent: f64,
+        weights: WeightPair,
+        canary_share: f64,
+        change_id: String,
+    },
 }
 
 #[cfg(test)]

@@ -149,20 +149,13 @@ async fn an_armed_alarm_in_alarm_at_finalize_is_a_failed_analysis_that_rolls_bac
         EventKind::RollbackStarted { reason, .. } if reason.contains("alarm checkout-api-5xx is in ALARM")
     )));
     // The state machine's Catch goes to Rollback, which finishes the job.
-    roll_back(
-        &w.store,
-        &w.router,
-        &w.notifier,
-        &w.orchestrator,
-        &w.clock,
-        RollbackRequest {
-            cursor,
-            error: Some(CaughtError {
-                error: error.error_name().as_str().into(),
-                cause: error.to_string(),
-            }),
-        },
-    )
+    w.rollback_waits(RollbackRequest {
+        cursor,
+        error: Some(CaughtError {
+            error: error.error_name().as_str().into(),
+            cause: error.to_string(),
+        }),
+    })
     .await
     .unwrap();
     let d = w.store.only_deployment();

@@ -13,6 +13,7 @@ mod emergency;
 mod error;
 mod finalize;
 mod hooks;
+mod lease;
 mod operator;
 mod queue;
 mod record;
@@ -25,7 +26,7 @@ mod verify;
 
 pub use analyze::analyze_step;
 pub use approval::{ApprovalRequest, await_approval};
-pub use cursor::Cursor;
+pub use cursor::{Cursor, RampChange};
 pub use emergency::{AlarmNotification, Takeover, TakeoverOutcome};
 pub use error::{ErrorName, WorkflowError};
 pub use finalize::{PROMOTION_SYNC_TIMEOUT, finalize};

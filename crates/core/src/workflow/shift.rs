@@ -1,5 +1,6 @@
 use super::cursor::Cursor;
 use super::error::WorkflowError;
+use super::lease::renew_lease;
 use super::record::{ensure_driven, fenced, load, save_driven, step_of};
 use super::verify::restore_recorded;
 use crate::deployment::{EventKind, Status, TrafficState};
@@ -22,6 +23,8 @@ pub async fn shift_traffic(
     let mut deployment = load(store, &cursor.deployment).await?;
     ensure_driven(&deployment)?;
     let step = step_of(&deployment, cursor.step)?;
+    // WaitForSync follows at once: the lease covers its retries.
+    renew_lease(store, &deployment, clock.now(), chrono::Duration::zero()).await?;
 
     // Already shifted by an earlier try of this step: hand back the change it made.
     if deployment.status == Status::Shifting
