@@ -3,14 +3,14 @@ use chrono::{DateTime, Utc};
 use super::cursor::Cursor;
 use super::error::WorkflowError;
 use super::lease::{hook_wait, renew_lease};
-use super::record::{ensure_driven, fenced, load, save_driven};
+use super::record::{ensure_driven, fenced, firing_alarms, load, save_driven};
 use crate::analysis::{
     Decision, Verdict, analysis_queries, decide, judge, overall_verdict, verdict_reasons,
     with_operator_requests,
 };
 use crate::deployment::{AnalysisMark, Deployment, EventKind, Status};
 use crate::metrics::TimeWindow;
-use crate::ports::{AlarmState, AlarmStates, Clock, Deployments, MetricSource, ServiceLocks};
+use crate::ports::{AlarmStates, Clock, Deployments, MetricSource, ServiceLocks};
 use crate::spec::APPROVAL_TIMEOUT_SECONDS;
 
 /// Judges the step over its live window (from the moment it went live until now), stores the
@@ -61,7 +61,7 @@ pub async fn analyze_step(
     let queries = analysis_queries(&deployment.spec, &deployment.roles);
     let series = metrics.fetch(&queries, window).await?;
     let results = judge(&deployment.spec, &deployment.roles, &series);
-    let alarming = alarms_in_alarm(alarms, &deployment).await?;
+    let alarming = firing_alarms(alarms, &deployment).await?;
     let mut verdict = overall_verdict(&results);
     let mut reasons = verdict_reasons(&results, verdict);
     let mut counters = deployment.counters;
@@ -131,33 +131,6 @@ pub async fn analyze_step(
         "{reasons}"
     );
     Ok(routed(&deployment, cursor, &decision, clock))
-}
-
-/// The armed alarms of the deployment (the ones its brake watches) that are in ALARM. A hotfix
-/// may be deployed while they fire, so for it none count.
-async fn alarms_in_alarm(
-    alarms: &impl AlarmStates,
-    deployment: &Deployment,
-) -> Result<Vec<String>, WorkflowError> {
-    if deployment.spec.hotfix {
-        return Ok(Vec::new());
-    }
-    let armed: Vec<String> = deployment
-        .spec
-        .brake_alarms(&deployment.roles)
-        .into_iter()
-        .map(|(_, alarm)| alarm)
-        .collect();
-    if armed.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(alarms
-        .alarm_states(&armed)
-        .await?
-        .into_iter()
-        .filter(|status| status.state == Some(AlarmState::Alarm))
-        .map(|status| status.name)
-        .collect())
 }
 
 /// Extends the lock's lease past the longest wait before the step after `decision`: the bake

@@ -3,7 +3,7 @@ use std::time::Duration;
 use super::cursor::Cursor;
 use super::error::WorkflowError;
 use super::queue::after_end;
-use super::record::{ensure_driven, fenced, firing_alarm, load, notify, save_driven};
+use super::record::{ensure_driven, fenced, firing_alarms, load, notify, save_driven};
 use super::verify::restore_recorded;
 use crate::analysis::{Decision, DecisionAction};
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status, TrafficState};
@@ -64,7 +64,8 @@ pub async fn finalize(
             ),
         });
     }
-    if let Some(reason) = firing_alarm(alarms, &deployment).await? {
+    if let Some(alarm) = firing_alarms(alarms, &deployment).await?.first() {
+        let reason = format!("alarm {alarm} is in ALARM");
         return Err(refuse_promotion(store, clock, &mut deployment, reason).await);
     }
 

@@ -89,15 +89,15 @@ fn log_notify_failure(id: &DeploymentId, error: &NotifyError) {
     tracing::warn!(deployment_id = %id, %error, "notification not sent");
 }
 
-/// Why the deployment must not go on: the first of its armed brake alarms (the service's and
-/// the canary slot's) found in ALARM, so a lost notification still stops a bad release. A
-/// hotfix, which may start while its alarm fires, is not held back by it.
-pub(super) async fn firing_alarm(
+/// The deployment's armed brake alarms (the service's and the canary slot's) found in ALARM,
+/// so a lost notification still stops a bad release. A hotfix, which may start while its alarm
+/// fires, is not held back by them.
+pub(super) async fn firing_alarms(
     alarms: &impl AlarmStates,
     deployment: &Deployment,
-) -> Result<Option<String>, WorkflowError> {
+) -> Result<Vec<String>, WorkflowError> {
     if deployment.spec.hotfix {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let names: Vec<String> = deployment
         .spec
@@ -106,11 +106,13 @@ pub(super) async fn firing_alarm(
         .map(|(_, name)| name)
         .collect();
     if names.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let states = alarms.alarm_states(&names).await?;
-    Ok(states
+    Ok(alarms
+        .alarm_states(&names)
+        .await?
         .into_iter()
-        .find(|status| status.state == Some(AlarmState::Alarm))
-        .map(|status| format!("alarm {} is in ALARM", status.name)))
+        .filter(|status| status.state == Some(AlarmState::Alarm))
+        .map(|status| status.name)
+        .collect())
 }
