@@ -15,6 +15,7 @@ mod finalize;
 mod hooks;
 mod operator;
 mod queue;
+mod reconcile;
 mod record;
 mod rollback;
 mod shift;
@@ -34,6 +35,7 @@ pub use hooks::{
 };
 pub use operator::{OperatorOutcome, approve, request_pause, request_promotion};
 pub use queue::{QueuedStart, start_queued};
+pub use reconcile::{ExecutionEnded, ReconcileOutcome, Reconciler, Settler};
 pub use rollback::{CaughtError, RollbackRequest, roll_back};
 pub use shift::shift_traffic;
 pub use sync::{SyncLimits, check_sync};
