@@ -163,6 +163,18 @@ pub fn config_item(service: &str, config: &Value) -> Result<Item, StorageFailure
     Ok(item)
 }
 
+/// `PK=REPO#<repository>, SK=SERVICE#<service>`: lets a release tag find the services its
+/// repository releases.
+pub fn repo_index_item(repository_key: &str, service: &str) -> Item {
+    let mut item = key(keys::repo_pk(repository_key), keys::service_pk(service));
+    item.insert(SERVICE.to_string(), s(service));
+    item
+}
+
+pub fn service_of_repo_index(item: &Item) -> Result<String, StorageFailure> {
+    Ok(string(item, SERVICE)?.to_string())
+}
+
 pub fn config_from_item(item: &Item) -> Result<(String, Value), StorageFailure> {
     let service = string(item, SERVICE)?.to_string();
     let value = item

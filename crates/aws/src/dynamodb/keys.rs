@@ -32,6 +32,12 @@ pub fn alarm_pk(alarm: &str) -> String {
     format!("ALARM#{alarm}")
 }
 
+/// `REPO#<repository, lower case>`: which services a repository's tags release (SK
+/// `SERVICE#<service>`).
+pub fn repo_pk(repository_key: &str) -> String {
+    format!("REPO#{repository_key}")
+}
+
 /// `DEPLOY#<id>`: a deployment's history (and, in GSI1, its record).
 pub fn deploy_pk(id: &DeploymentId) -> String {
     format!("DEPLOY#{id}")
@@ -82,6 +88,7 @@ mod tests {
         assert_eq!(deploy_pk(&id), "DEPLOY#dep-1");
         assert_eq!(event_sk(42), "EVENT#0000000042");
         assert_eq!(trigger_pk("github#7"), "TRIGGER#github#7");
+        assert_eq!(repo_pk("acme/checkout"), "REPO#acme/checkout");
         assert_eq!(instant(started_at), "2026-03-04T05:06:07.123456000Z");
     }
 
