@@ -352,3 +352,52 @@ async fn unlocking_a_free_service_says_so() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_forced_promotion_in_progress_is_left_to_the_operator_who_forced_it() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    split(&w, &orchestrator).await;
+    // `sluice promote --force` fenced the deployment, wrote 100 % canary and stopped the
+    // execution; it has not recorded the promotion yet.
+    let mut d = w.store.only_deployment();
+    d.controller = Controller::Operator { who: "ana".into() };
+    d.revision += 1;
+    w.store.replace(d);
+    w.router.add_records(&records(), WeightPair::ALL_CANARY);
+    kill(&orchestrator).await;
+
+    for settler in [Settler::Reconciler, unlock("bo", true)] {
+        let outcome = reconciler(&w, &orchestrator)
+            .settle("checkout-api", &settler)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, ReconcileOutcome::HeldByTakeover { by, .. } if by == "operator ana"),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_CANARY);
+    assert!(w.store.lock_of("checkout-api").is_some());
+}
+
+#[tokio::test]
+async fn an_alarm_rollback_whose_lambda_died_is_finished() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    split(&w, &orchestrator).await;
+    // The alarm's takeover fenced the deployment and stopped the execution, then its Lambda
+    // was killed before it wrote stable.
+    take_over(&w.store);
+    kill(&orchestrator).await;
+
+    let outcomes = reconciler(&w, &orchestrator).sweep().await.unwrap();
+
+    assert!(
+        matches!(&outcomes[..], [ReconcileOutcome::RolledBack { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
+    assert_eq!(w.store.only_deployment().status, Status::RolledBack);
+    assert!(w.store.lock_of("checkout-api").is_none());
+}

@@ -56,6 +56,15 @@ pub enum ReconcileOutcome {
         deployment: String,
         reason: String,
     },
+    /// Another takeover that is not a rollback (an operator's forced promotion) holds the
+    /// deployment: finishing it is that takeover's job, and writing stable now would race it.
+    #[serde(rename_all = "camelCase")]
+    HeldByTakeover {
+        service: String,
+        deployment: String,
+        by: String,
+        status: Status,
+    },
     /// Reconciling this service failed; the sweep went on with the others.
     #[serde(rename_all = "camelCase")]
     Failed { service: String, error: String },
@@ -218,6 +227,19 @@ where
                 Ok(ReconcileOutcome::AlreadyEnded {
                     service: service.into(),
                     deployment: id,
+                    status: deployment.status,
+                })
+            }
+            // A forced promotion stops the execution before it records its end.
+            Some(deployment)
+                if deployment.controller != Controller::StateMachine
+                    && deployment.status != Status::RollingBack =>
+            {
+                tracing::warn!(%service, deployment = %id, by = %deployment.controller.describe(), status = %deployment.status, "taken over by another controller; left to it");
+                Ok(ReconcileOutcome::HeldByTakeover {
+                    service: service.into(),
+                    deployment: id,
+                    by: deployment.controller.describe(),
                     status: deployment.status,
                 })
             }
