@@ -99,6 +99,11 @@ pub fn lock_item(lock: &ServiceLock) -> Item {
             ALARMS.to_string(),
             AttributeValue::L(lock.alarms.iter().map(s).collect()),
         ),
+        (keys::GSI1PK.to_string(), s(keys::LOCKS_GSI1PK)),
+        (
+            keys::GSI1SK.to_string(),
+            s(keys::service_pk(&lock.deployment.service)),
+        ),
     ]);
     item
 }

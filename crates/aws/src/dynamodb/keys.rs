@@ -20,6 +20,9 @@ pub const TRIGGER_SK: &str = "-";
 pub const DEPLOY_SK_PREFIX: &str = "DEPLOY#";
 pub const EVENT_SK_PREFIX: &str = "EVENT#";
 pub const RECORD_GSI1SK: &str = "RECORD";
+/// GSI1 partition of every `LOCK` item (sort key `SERVICE#<service>`): the reconciler's sweep
+/// lists the held locks with one query, never a scan of a table that keeps 400 days of history.
+pub const LOCKS_GSI1PK: &str = "LOCK";
 pub const SERVICE_PREFIX: &str = "SERVICE#";
 
 /// `SERVICE#<service>`: the lock, the config and the deployments of one service.
