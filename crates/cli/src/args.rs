@@ -108,6 +108,15 @@ Examples:
     /// The same fenced takeover as an alarm's emergency rollback.
     Abort(ReasonArgs),
 
+    /// Free a service's lock that an execution no longer running left held: its deployment is
+    /// taken over, returned to 100% stable, recorded with who and why, and the lock released
+    /// (what the reconciler does by itself). Refused while that execution runs, unless --force.
+    #[command(after_help = "\
+Examples:
+  sluice unlock checkout-api --reason \"execution killed by a Lambda timeout\"
+  sluice unlock checkout-api --reason \"pipeline cancelled\" --force")]
+    Unlock(UnlockArgs),
+
     /// Let a deployment waiting at an approval gate (approval "before-promote", or an
     /// inconclusive analysis with onInconclusive "pause") carry on.
     Approve(ApproveArgs),
@@ -232,6 +241,23 @@ pub struct ReasonArgs {
     /// Why, recorded with the rollback and sent with the notification.
     #[arg(long)]
     pub reason: Option<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The service whose lock to free.
+    pub service: String,
+
+    /// Why, recorded with the rollback (or the released lock) and sent with the notification.
+    #[arg(long)]
+    pub reason: String,
+
+    /// Also while the execution holding the lock runs: it is stopped and taken over.
+    #[arg(long)]
+    pub force: bool,
 
     #[command(flatten)]
     pub output: OutputArgs,
