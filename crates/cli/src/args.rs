@@ -354,4 +354,24 @@ mod tests {
         };
         assert_eq!(args.set, vec!["a=1", "b.c=x"]);
     }
+
+    #[test]
+    fn unlock_needs_a_reason_and_forces_only_when_asked() {
+        assert!(Cli::try_parse_from(["sluice", "unlock", "checkout"]).is_err());
+        let cli =
+            Cli::try_parse_from(["sluice", "unlock", "checkout", "--reason", "stuck"]).unwrap();
+        let Command::Unlock(args) = cli.command else {
+            panic!("not unlock")
+        };
+        assert_eq!(
+            (args.service.as_str(), args.reason.as_str(), args.force),
+            ("checkout", "stuck", false)
+        );
+        let cli = Cli::try_parse_from(["sluice", "unlock", "checkout", "--reason", "x", "--force"])
+            .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Unlock(UnlockArgs { force: true, .. })
+        ));
+    }
 }

@@ -79,6 +79,10 @@ impl ExecutionEvents {
     pub async fn deliver_ended(&self) -> Result<()> {
         for arn in self.newly_ended().await? {
             let event = self.event_of(&arn).await?;
+            // Delivered once: EventBridge, too, retries only a failed invoke.
+            if let Ok(mut delivered) = self.delivered.lock() {
+                delivered.insert(arn.clone());
+            }
             let status = event["detail"]["status"]
                 .as_str()
                 .unwrap_or_default()
@@ -99,8 +103,7 @@ impl ExecutionEvents {
         Ok(())
     }
 
-    /// Executions that ended FAILED, TIMED_OUT or ABORTED and were not delivered yet (marked
-    /// delivered now: EventBridge, too, delivers an end once, retrying only a failed invoke).
+    /// Executions that ended FAILED, TIMED_OUT or ABORTED and were not delivered yet.
     async fn newly_ended(&self) -> Result<Vec<String>> {
         let mut ended = Vec::new();
         let mut pages = self
@@ -131,12 +134,12 @@ impl ExecutionEvents {
                     .map(|e| e.execution_arn().to_string()),
             );
         }
-        let Ok(mut delivered) = self.delivered.lock() else {
+        let Ok(delivered) = self.delivered.lock() else {
             return Ok(Vec::new());
         };
         Ok(ended
             .into_iter()
-            .filter(|arn| delivered.insert(arn.clone()))
+            .filter(|arn| !delivered.contains(arn))
             .collect())
     }
 
