@@ -50,7 +50,7 @@ pub use router::{
     SubscriptionTarget,
 };
 pub use runner::{
-    EMERGENCY_ROLLBACK_FUNCTION, LOCAL_HOOKS, LocalRunner, RunnerOptions, SAMPLE_HOOK_FUNCTION,
-    StartTimings, Subscription, Topic,
+    EMERGENCY_ROLLBACK_FUNCTION, ExecutionEventDelivery, LOCAL_HOOKS, LocalRunner,
+    RECONCILE_FUNCTION, RunnerOptions, SAMPLE_HOOK_FUNCTION, StartTimings, Subscription, Topic,
 };
 pub use traffic::{TrafficProfile, VersionProfile};

@@ -26,8 +26,11 @@ use crate::router::{
 use crate::traffic::TrafficSimulator;
 use crate::workspace::Workspace;
 
+mod execution_events;
 mod inspect;
 mod options;
+
+pub use execution_events::{ExecutionEventDelivery, ExecutionEvents, RECONCILE_FUNCTION};
 
 pub use options::{
     DEFAULT_FUNCTION_LOG_FILTER, DEFAULT_SYNC_POLL_SECONDS, EMERGENCY_ROLLBACK_FUNCTION,
@@ -46,6 +49,7 @@ pub struct LocalRunner {
     router_port: u16,
     traffic: TrafficSimulator,
     alarms: AlarmEvaluator,
+    execution_events: ExecutionEvents,
     functions: Vec<String>,
     subscription_arns: Mutex<Vec<String>>,
     tasks: Vec<AbortOnDrop>,
@@ -230,6 +234,8 @@ impl LocalRunner {
             options.traffic,
         );
         let alarms = AlarmEvaluator::new(&sdk);
+        let execution_events =
+            ExecutionEvents::new(&sdk, &environment.state_machine_arn, router.clone());
         let mut runner = LocalRunner {
             store: DynamoDbStore::from_conf(&sdk, names.table.clone()),
             route53: Route53Router::from_conf(&sdk),
@@ -241,6 +247,7 @@ impl LocalRunner {
             router_port,
             traffic,
             alarms,
+            execution_events,
             functions: served,
             subscription_arns: Mutex::new(Vec::new()),
             tasks,
@@ -265,6 +272,15 @@ impl LocalRunner {
                 .run(options.tick)
                 .with_subscriber(runner.dispatch.clone()),
         ));
+        // EventBridge's rule on the state machine's failed ends, which moto does not run.
+        if options.execution_events && runner.functions.iter().any(|f| f == RECONCILE_FUNCTION) {
+            runner.tasks.push(AbortOnDrop::spawn(
+                runner
+                    .execution_events
+                    .run(options.tick)
+                    .with_subscriber(runner.dispatch.clone()),
+            ));
+        }
         runner.timings.total = started.elapsed();
         tracing::info!(timings = ?runner.timings, "local runner ready");
         Ok(runner)
@@ -471,6 +487,11 @@ impl LocalRunner {
 
     pub fn all_invocations(&self) -> Vec<Invocation> {
         self.router.all_invocations()
+    }
+
+    /// The execution ends (FAILED, TIMED_OUT, ABORTED) delivered to `reconcile` so far.
+    pub fn execution_event_deliveries(&self) -> Vec<ExecutionEventDelivery> {
+        self.execution_events.deliveries()
     }
 
     /// The SNS notifications delivered to the router so far.

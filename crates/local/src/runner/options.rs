@@ -75,8 +75,11 @@ pub struct RunnerOptions {
     /// Build the function binaries first (`cargo build -p sluice-local -p <function>...`, once
     /// per process); without it they must exist in `target/debug`.
     pub build: bool,
-    /// Period of the traffic simulator and the alarm evaluator.
+    /// Period of the traffic simulator, the alarm evaluator and the execution watcher.
     pub tick: Duration,
+    /// Deliver the state machine's executions that end FAILED, TIMED_OUT or ABORTED to
+    /// `reconcile`, as EventBridge does in AWS.
+    pub execution_events: bool,
 }
 
 impl Default for RunnerOptions {
@@ -96,6 +99,7 @@ impl Default for RunnerOptions {
             sync_poll_seconds: DEFAULT_SYNC_POLL_SECONDS,
             build: true,
             tick: Duration::from_secs(1),
+            execution_events: true,
         }
     }
 }
@@ -115,6 +119,12 @@ impl RunnerOptions {
 
     pub fn names(mut self, names: EnvironmentNames) -> Self {
         self.names = names;
+        self
+    }
+
+    /// Without the execution-status events (`reconcile` never runs by itself).
+    pub fn without_execution_events(mut self) -> Self {
+        self.execution_events = false;
         self
     }
 
