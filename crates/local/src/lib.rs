@@ -29,6 +29,7 @@
 
 pub mod alarms;
 pub mod cargo_lambda;
+pub mod chaos;
 pub mod demo;
 pub mod environment;
 mod error;

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::chaos::Chaos;
 
 use crate::environment::{AlarmSettings, EnvironmentNames};
 use crate::router::SubscriptionTarget;
@@ -77,6 +80,9 @@ pub struct RunnerOptions {
     pub build: bool,
     /// Period of the traffic simulator and the alarm evaluator.
     pub tick: Duration,
+    /// Fault injection: the functions' AWS calls go through the router, which faults them
+    /// as this says (see [`crate::chaos`]).
+    pub chaos: Option<Arc<Chaos>>,
 }
 
 impl Default for RunnerOptions {
@@ -96,6 +102,7 @@ impl Default for RunnerOptions {
             sync_poll_seconds: DEFAULT_SYNC_POLL_SECONDS,
             build: true,
             tick: Duration::from_secs(1),
+            chaos: None,
         }
     }
 }
@@ -130,6 +137,12 @@ impl RunnerOptions {
 
     pub fn run_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.run_dir = Some(dir.into());
+        self
+    }
+
+    /// Runs with faults injected by `chaos`.
+    pub fn chaos(mut self, chaos: Arc<Chaos>) -> Self {
+        self.chaos = Some(chaos);
         self
     }
 
