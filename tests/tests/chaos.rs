@@ -142,7 +142,7 @@ struct Size {
 impl Size {
     fn from_env() -> Size {
         let full = fleet::full_size();
-        let faulted = fleet::env_number("SLUICE_CHAOS_RUNS", if full { 120 } else { 6 });
+        let faulted = fleet::env_number("SLUICE_CHAOS_RUNS", if full { 150 } else { 6 });
         let races: Vec<(Stage, &'static [Actor])> = if full {
             STAGES
                 .iter()
@@ -160,7 +160,7 @@ impl Size {
             faulted,
             faulted_at_once: if full { 6 } else { 3 },
             crash_boundaries: if full { (0..=6).collect() } else { vec![1, 2] },
-            crashes_at_once: 2,
+            crashes_at_once: if full { 4 } else { 2 },
             races,
         }
     }
@@ -184,7 +184,8 @@ struct Suite {
 impl Suite {
     async fn run(self: Arc<Self>, index: usize, scenario: Scenario) -> RunResult {
         let runner = &self.runner;
-        let name = format!("chaos-{index}");
+        // Fixed width: no name is a prefix of another (kills are aimed by name).
+        let name = format!("chaos-{index:04}");
         let green = if scenario.bad_green() {
             VersionProfile::healthy().with_errors(10.0)
         } else {
@@ -192,11 +193,17 @@ impl Suite {
         };
         let service = Service::create(runner, &name, green, 2).await;
         let mut request = quick_request(&format!("v{index}.0.0"));
-        if let Scenario::Race {
-            stage: Stage::RollbackRamp,
-            ..
-        } = scenario
-        {
+        let ramps_down = matches!(
+            scenario,
+            Scenario::Race {
+                stage: Stage::RollbackRamp,
+                ..
+            } | Scenario::Crash {
+                function: "rollback",
+                ..
+            }
+        );
+        if ramps_down {
             request =
                 request.with_field("rollback", json!({"steps": [25.0, 10.0], "stepSeconds": 1}));
         }
@@ -213,6 +220,7 @@ impl Suite {
             } if *function != "emergency-rollback" => self.chaos.arm_kill(KillPlan {
                 function: function.to_string(),
                 after_writes: *after_writes,
+                only_for: Some(name.clone()),
             }),
             Scenario::Race { stage, .. } => {
                 hold = Some(runner.hold_next(stage.function()).unwrap());
@@ -232,6 +240,7 @@ impl Suite {
                     self.chaos.arm_kill(KillPlan {
                         function: "emergency-rollback".into(),
                         after_writes: *after_writes,
+                        only_for: Some(name.clone()),
                     });
                     runner
                         .force_alarm(&service.alarms[0], "chaos: alarm with a crash")
@@ -273,6 +282,12 @@ impl Suite {
                 stranded_lock: None,
             },
         };
+        for unfired in self.chaos.disarm_kills_for(&name) {
+            notes.push(format!(
+                "kill not reached: {} made fewer than {} writes",
+                unfired.function, unfired.after_writes
+            ));
+        }
         service.retire(runner).await;
         RunResult {
             scenario,
@@ -398,7 +413,6 @@ async fn chaos_runs_keep_the_invariant() {
         })
         .collect();
     results.extend(run_batches(&suite, next(crashes.len()), crashes, size.crashes_at_once).await);
-    suite.chaos.disarm_kills();
     // Races one at a time: a hold catches the next invocation of its function, whoever's.
     let races: Vec<Scenario> = size
         .races
@@ -494,7 +508,7 @@ fn table(results: &[RunResult], chaos: &Chaos, plan: &FaultPlan, took: Duration)
     );
     let _ = writeln!(out, "-- faults injected by kind");
     for (kind, count) in chaos.counts() {
-        let _ = writeln!(out, "   {kind:<28} {count:>6}");
+        let _ = writeln!(out, "   {:<28} {count:>6}", kind.to_string());
     }
     let _ = writeln!(
         out,

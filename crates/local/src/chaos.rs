@@ -153,11 +153,13 @@ impl FaultPlan {
 }
 
 /// Kill `function` at its `after_writes`-th write from now (the write lands first); 0 kills
-/// it at its first write, before that write is sent.
+/// it at its first write, before that write is sent. With `only_for`, only writes made by an
+/// invocation whose payload contains that text count (one deployment's, say, while others run).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KillPlan {
     pub function: String,
     pub after_writes: u32,
+    pub only_for: Option<String>,
 }
 
 /// The fault kinds the table counts.
@@ -191,9 +193,17 @@ pub struct Chaos {
     kills: Mutex<Vec<ArmedKill>>,
     /// Invocations sent to each function and not answered yet, oldest first (one process
     /// per function runs them in order, so the oldest is the one running).
-    in_flight: Mutex<BTreeMap<String, VecDeque<(u64, oneshot::Sender<()>)>>>,
+    in_flight: Mutex<BTreeMap<String, VecDeque<InFlight>>>,
     next_ticket: Mutex<u64>,
     killer: OnceLock<Killer>,
+}
+
+/// One invocation sent to a function's process and not answered yet.
+#[derive(Debug)]
+struct InFlight {
+    ticket: u64,
+    payload: String,
+    crashed: oneshot::Sender<()>,
 }
 
 #[derive(Debug)]
@@ -259,6 +269,31 @@ impl Chaos {
         locked(&self.kills).drain(..).map(|k| k.plan).collect()
     }
 
+    /// Disarms the kills armed `only_for` this text that have not fired; returns them.
+    pub fn disarm_kills_for(&self, only_for: &str) -> Vec<KillPlan> {
+        let mut kills = locked(&self.kills);
+        let (gone, kept): (Vec<ArmedKill>, Vec<ArmedKill>) = kills
+            .drain(..)
+            .partition(|k| k.plan.only_for.as_deref() == Some(only_for));
+        *kills = kept;
+        gone.into_iter().map(|k| k.plan).collect()
+    }
+
+    /// Whether `plan` counts a write of `function` now: its function, and the invocation
+    /// running (the oldest in flight) is the one it waits for.
+    fn applies(&self, plan: &KillPlan, function: &str) -> bool {
+        if plan.function != function {
+            return false;
+        }
+        let Some(only_for) = &plan.only_for else {
+            return true;
+        };
+        locked(&self.in_flight)
+            .get(function)
+            .and_then(VecDeque::front)
+            .is_some_and(|running| running.payload.contains(only_for.as_str()))
+    }
+
     /// Every fault injected so far, by kind.
     pub fn counts(&self) -> BTreeMap<FaultKind, u64> {
         locked(&self.counts).clone()
@@ -320,7 +355,7 @@ impl Chaos {
         let mut kills = locked(&self.kills);
         let Some(index) = kills
             .iter()
-            .position(|k| k.plan.function == function && k.plan.after_writes == 0)
+            .position(|k| k.plan.after_writes == 0 && self.applies(&k.plan, function))
         else {
             return false;
         };
@@ -333,7 +368,7 @@ impl Chaos {
         let mut kills = locked(&self.kills);
         let mut fire = None;
         for (index, kill) in kills.iter_mut().enumerate() {
-            if kill.plan.function != function || kill.plan.after_writes == 0 {
+            if kill.plan.after_writes == 0 || !self.applies(&kill.plan, function) {
                 continue;
             }
             kill.writes_seen += 1;
@@ -360,14 +395,14 @@ impl Chaos {
         let oldest = locked(&self.in_flight)
             .get_mut(function)
             .and_then(VecDeque::pop_front);
-        if let Some((_, crashed)) = oldest {
-            let _ = crashed.send(());
+        if let Some(running) = oldest {
+            let _ = running.crashed.send(());
         }
     }
 
-    /// Registers an invocation of `function` sent to its process; the receiver fires if the
-    /// function is killed while this invocation runs.
-    pub fn begin_invocation(&self, function: &str) -> (u64, oneshot::Receiver<()>) {
+    /// Registers an invocation of `function` with `payload` sent to its process; the receiver
+    /// fires if the function is killed while this invocation runs.
+    pub fn begin_invocation(&self, function: &str, payload: &str) -> (u64, oneshot::Receiver<()>) {
         let ticket = {
             let mut next = locked(&self.next_ticket);
             *next += 1;
@@ -377,14 +412,18 @@ impl Chaos {
         locked(&self.in_flight)
             .entry(function.to_string())
             .or_default()
-            .push_back((ticket, sender));
+            .push_back(InFlight {
+                ticket,
+                payload: payload.to_string(),
+                crashed: sender,
+            });
         (ticket, receiver)
     }
 
     /// The invocation `ticket` of `function` was answered.
     pub fn end_invocation(&self, function: &str, ticket: u64) {
         if let Some(queue) = locked(&self.in_flight).get_mut(function) {
-            queue.retain(|(t, _)| *t != ticket);
+            queue.retain(|running| running.ticket != ticket);
         }
     }
 }
@@ -586,6 +625,7 @@ mod tests {
         chaos.arm_kill(KillPlan {
             function: "finalize".into(),
             after_writes: 2,
+            only_for: None,
         });
         assert_eq!(chaos.after_write("shift-traffic"), AfterWrite::Nothing);
         assert_eq!(chaos.after_write("finalize"), AfterWrite::Nothing);
@@ -594,16 +634,39 @@ mod tests {
         chaos.arm_kill(KillPlan {
             function: "validate".into(),
             after_writes: 0,
+            only_for: None,
         });
         assert!(chaos.before_write("validate"));
         assert!(!chaos.before_write("validate"));
     }
 
+    #[test]
+    fn a_kill_for_one_deployment_counts_only_its_invocations_writes() {
+        let chaos = Chaos::default();
+        chaos.arm_kill(KillPlan {
+            function: "shift-traffic".into(),
+            after_writes: 1,
+            only_for: Some("d-0002".into()),
+        });
+        let (other, _crash) = chaos.begin_invocation("shift-traffic", r#"{"id":"d-0001"}"#);
+        assert_eq!(chaos.after_write("shift-traffic"), AfterWrite::Nothing);
+        chaos.end_invocation("shift-traffic", other);
+        let (_, _crash) = chaos.begin_invocation("shift-traffic", r#"{"id":"d-0002"}"#);
+        assert_eq!(chaos.after_write("shift-traffic"), AfterWrite::Kill);
+        chaos.arm_kill(KillPlan {
+            function: "finalize".into(),
+            after_writes: 3,
+            only_for: Some("d-0002".into()),
+        });
+        assert_eq!(chaos.disarm_kills_for("d-0002").len(), 1);
+        assert!(chaos.disarm_kills().is_empty());
+    }
+
     #[tokio::test]
     async fn a_kill_answers_the_oldest_invocation_as_a_crash() {
         let chaos = Chaos::default();
-        let (_, first) = chaos.begin_invocation("rollback");
-        let (second_ticket, mut second) = chaos.begin_invocation("rollback");
+        let (_, first) = chaos.begin_invocation("rollback", "{}");
+        let (second_ticket, mut second) = chaos.begin_invocation("rollback", "{}");
         chaos.kill("rollback");
         assert!(first.await.is_ok());
         assert!(second.try_recv().is_err());

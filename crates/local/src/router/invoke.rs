@@ -217,6 +217,7 @@ impl Invoker {
             "{}/2015-03-31/functions/{binary}/invocations",
             self.lambda_endpoint
         );
+        let payload = String::from_utf8_lossy(&body).into_owned();
         let answer = async {
             match self
                 .http
@@ -236,7 +237,7 @@ impl Invoker {
         let answered = match &self.chaos {
             None => answer.await,
             Some(chaos) => {
-                let (ticket, crashed) = chaos.begin_invocation(binary);
+                let (ticket, crashed) = chaos.begin_invocation(binary, &payload);
                 let answered = tokio::select! {
                     answered = answer => Some(answered),
                     Ok(()) = crashed => None,
