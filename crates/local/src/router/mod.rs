@@ -5,6 +5,8 @@
 //! serves ([`slots`], for the sample hook); everything else is proxied to moto unchanged ([`proxy`]). Tests
 //! can make the next invocations of a function fail or wait ([`hooks`]).
 
+#[cfg(test)]
+mod chaos_tests;
 mod hooks;
 mod invoke;
 mod proxy;
