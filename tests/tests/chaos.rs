@@ -46,6 +46,10 @@ enum Stage {
     Validate,
     /// While a step's Route 53 change is about to be made.
     ShiftTraffic,
+    /// While the step's change is about to be checked for sync.
+    WaitForSync,
+    /// During a step's bake (a Wait state: no function to hold; green has traffic).
+    Bake,
     /// While a step is about to be judged.
     Analyze,
     /// While the promotion is about to be written.
@@ -55,14 +59,17 @@ enum Stage {
 }
 
 impl Stage {
-    fn function(self) -> &'static str {
-        match self {
+    /// The function whose next invocation is held while the actors strike.
+    fn function(self) -> Option<&'static str> {
+        Some(match self {
             Stage::Validate => "validate",
             Stage::ShiftTraffic => "shift-traffic",
+            Stage::WaitForSync => "wait-for-sync",
+            Stage::Bake => return None,
             Stage::Analyze => "analyze",
             Stage::Finalize => "finalize",
             Stage::RollbackRamp => "rollback",
-        }
+        })
     }
 }
 
@@ -115,9 +122,11 @@ const ACTOR_SETS: &[&[Actor]] = &[
     &[Actor::Abort, Actor::ForcePromote],
     &[Actor::Alarm, Actor::Abort, Actor::ForcePromote],
 ];
-const STAGES: [Stage; 5] = [
+const STAGES: [Stage; 7] = [
     Stage::Validate,
     Stage::ShiftTraffic,
+    Stage::WaitForSync,
+    Stage::Bake,
     Stage::Analyze,
     Stage::Finalize,
     Stage::RollbackRamp,
@@ -153,6 +162,7 @@ impl Size {
                 (Stage::ShiftTraffic, ACTOR_SETS[0]),
                 (Stage::Analyze, ACTOR_SETS[2]),
                 (Stage::Finalize, ACTOR_SETS[1]),
+                (Stage::Bake, ACTOR_SETS[3]),
                 (Stage::RollbackRamp, ACTOR_SETS[4]),
             ]
         };
@@ -223,7 +233,7 @@ impl Suite {
                 only_for: Some(name.clone()),
             }),
             Scenario::Race { stage, .. } => {
-                hold = Some(runner.hold_next(stage.function()).unwrap());
+                hold = stage.function().map(|f| runner.hold_next(f).unwrap());
             }
             _ => {}
         }
@@ -248,6 +258,18 @@ impl Suite {
                         .unwrap();
                 } else {
                     notes.push("no traffic on green to alarm on".into());
+                }
+            }
+            Scenario::Race {
+                stage: Stage::Bake,
+                actors,
+            } => {
+                if self.wait_for_traffic(&service).await {
+                    // Past the shift and its sync: baking.
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(500..1500))).await;
+                    notes.extend(self.clone().act(&id, &service, actors).await);
+                } else {
+                    notes.push("stage not reached: green never took traffic".into());
                 }
             }
             Scenario::Race { stage, actors } => {
