@@ -505,7 +505,26 @@ async fn run_batches(
             running.spawn(suite.clone().run(index, scenario));
         }
         match running.join_next().await {
-            Some(result) => results.push(result.unwrap()),
+            Some(result) => {
+                let result = result.unwrap();
+                // A line per run as it ends, so a long run shows its progress.
+                println!(
+                    "chaos run {:?}: {}{}{}",
+                    result.scenario,
+                    result.check.outcome,
+                    if result.check.violations.is_empty() {
+                        ""
+                    } else {
+                        " VIOLATION"
+                    },
+                    if result.check.stranded_lock.is_some() {
+                        " STRANDED-LOCK"
+                    } else {
+                        ""
+                    },
+                );
+                results.push(result);
+            }
             None => return results,
         }
     }
