@@ -238,7 +238,22 @@ impl Suite {
             _ => {}
         }
 
-        let arn = runner.start_deployment(&id, &request).await.unwrap();
+        let arn = match runner.start_deployment(&id, &request).await {
+            Ok(arn) => arn,
+            Err(error) => {
+                self.chaos.disarm_kills_for(&name);
+                service.retire(runner).await;
+                return RunResult {
+                    scenario,
+                    check: RunCheck {
+                        outcome: "not-started".into(),
+                        violations: vec![format!("StartExecution failed: {error}")],
+                        stranded_lock: None,
+                    },
+                    notes,
+                };
+            }
+        };
 
         match &scenario {
             Scenario::Crash {
@@ -391,7 +406,6 @@ async fn chaos_runs_keep_the_invariant() {
     let seed: u64 = fleet::env_number("SLUICE_CHAOS_SEED", 13);
     let grace = Duration::from_secs(fleet::env_number("SLUICE_CHAOS_GRACE_SECONDS", 10));
     let chaos = Chaos::new();
-    let runner = runner_with(RunnerOptions::new("chaos").chaos(chaos.clone())).await;
     let plan = FaultPlan {
         throttle_rate: 0.03,
         server_error_rate: 0.02,
@@ -400,30 +414,15 @@ async fn chaos_runs_keep_the_invariant() {
         ..FaultPlan::quiet(seed)
     };
     chaos.set_plan(Some(plan.clone()));
-    let suite = Arc::new(Suite {
-        ports: cli_ports(&runner),
-        runner,
-        chaos: chaos.clone(),
-        seed,
-        grace,
-    });
     let started = std::time::Instant::now();
-    let mut index = 0;
-    let mut next = |count: usize| {
-        let first = index;
-        index += count;
-        first..index
-    };
 
-    let mut results = Vec::new();
-    // Faulted runs, several at once; every other one with a bad canary.
+    // Faulted runs, several at once; every third one with a bad canary.
     let faulted: Vec<Scenario> = (0..size.faulted)
         .map(|i| Scenario::Faulted {
             bad_green: i % 3 == 2,
         })
         .collect();
-    results.extend(run_batches(&suite, next(faulted.len()), faulted, size.faulted_at_once).await);
-    // A crash at each write boundary of each function.
+    // A crash at each write boundary of each function (kills aimed at the run's deployment).
     let crashes: Vec<Scenario> = size
         .crash_boundaries
         .iter()
@@ -434,7 +433,6 @@ async fn chaos_runs_keep_the_invariant() {
             })
         })
         .collect();
-    results.extend(run_batches(&suite, next(crashes.len()), crashes, size.crashes_at_once).await);
     // Races one at a time: a hold catches the next invocation of its function, whoever's.
     let races: Vec<Scenario> = size
         .races
@@ -444,7 +442,37 @@ async fn chaos_runs_keep_the_invariant() {
             actors,
         })
         .collect();
-    results.extend(run_batches(&suite, next(races.len()), races, 1).await);
+    let phases = [
+        (faulted, size.faulted_at_once),
+        (crashes, size.crashes_at_once),
+        (races, 1),
+    ];
+
+    // A fresh runner (its own moto) every `epoch` runs: moto answers metric queries by
+    // scanning every datapoint it holds, so one moto slows down as the runs pile up.
+    let epoch: usize = fleet::env_number("SLUICE_CHAOS_EPOCH", 40);
+    let mut results = Vec::new();
+    let mut suite: Option<Arc<Suite>> = None;
+    let (mut index, mut used) = (0, 0);
+    for (scenarios, at_once) in phases {
+        for chunk in scenarios.chunks(epoch.max(1)) {
+            if suite.is_none() || used + chunk.len() > epoch {
+                if let Some(old) = suite.take() {
+                    shutdown(old).await;
+                }
+                suite = Some(start_suite(&chaos, seed, grace).await);
+                used = 0;
+            }
+            let current = suite.clone().unwrap();
+            let indexes = index..index + chunk.len();
+            index += chunk.len();
+            used += chunk.len();
+            results.extend(run_batches(&current, indexes, chunk.to_vec(), at_once).await);
+        }
+    }
+    if let Some(last) = suite.take() {
+        shutdown(last).await;
+    }
     chaos.set_plan(None);
 
     let table = table(&results, &chaos, &plan, started.elapsed());
@@ -483,8 +511,24 @@ async fn chaos_runs_keep_the_invariant() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let suite = Arc::try_unwrap(suite).ok().unwrap();
-    suite.runner.shutdown().await;
+}
+
+async fn start_suite(chaos: &Arc<Chaos>, seed: u64, grace: Duration) -> Arc<Suite> {
+    let runner = runner_with(RunnerOptions::new("chaos").chaos(chaos.clone())).await;
+    Arc::new(Suite {
+        ports: cli_ports(&runner),
+        runner,
+        chaos: chaos.clone(),
+        seed,
+        grace,
+    })
+}
+
+async fn shutdown(suite: Arc<Suite>) {
+    match Arc::try_unwrap(suite) {
+        Ok(suite) => suite.runner.shutdown().await,
+        Err(_) => panic!("a run still holds the suite"),
+    }
 }
 
 /// Runs `scenarios` (numbered from `indexes`) `at_once` at a time.

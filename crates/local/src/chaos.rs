@@ -8,7 +8,7 @@
 //! repeatable (the interleaving of calls still varies from run to run).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -195,7 +195,7 @@ pub struct Chaos {
     /// per function runs them in order, so the oldest is the one running).
     in_flight: Mutex<BTreeMap<String, VecDeque<InFlight>>>,
     next_ticket: Mutex<u64>,
-    killer: OnceLock<Killer>,
+    killer: Mutex<Option<Arc<Killer>>>,
 }
 
 /// One invocation sent to a function's process and not answered yet.
@@ -238,7 +238,7 @@ impl Default for Chaos {
             kills: Mutex::new(Vec::new()),
             in_flight: Mutex::new(BTreeMap::new()),
             next_ticket: Mutex::new(0),
-            killer: OnceLock::new(),
+            killer: Mutex::new(None),
         }
     }
 }
@@ -299,9 +299,10 @@ impl Chaos {
         locked(&self.counts).clone()
     }
 
-    /// How the runner kills a function's process (set once, by the runner).
+    /// How the runner kills a function's process (set by each runner started with this
+    /// chaos; the latest one wins).
     pub fn set_killer(&self, killer: impl Fn(&str) + Send + Sync + 'static) {
-        let _ = self.killer.set(Box::new(killer));
+        *locked(&self.killer) = Some(Arc::new(Box::new(killer)));
     }
 
     fn count(&self, kind: FaultKind) {
@@ -389,7 +390,8 @@ impl Chaos {
     pub fn kill(&self, function: &str) {
         self.count(FaultKind::Crash(function.to_string()));
         tracing::warn!(function, "chaos: killing the function between its writes");
-        if let Some(killer) = self.killer.get() {
+        let killer = locked(&self.killer).clone();
+        if let Some(killer) = killer {
             killer(function);
         }
         let oldest = locked(&self.in_flight)
