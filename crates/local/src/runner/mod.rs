@@ -55,6 +55,7 @@ pub struct LocalRunner {
     tasks: Vec<AbortOnDrop>,
     dispatch: Dispatch,
     timings: StartTimings,
+    chaos: Option<std::sync::Arc<crate::chaos::Chaos>>,
     // Dropped last, in this order: the functions, their runtime API, then moto.
     function_processes: FunctionProcesses,
     cargo_lambda: CargoLambda,
@@ -181,6 +182,16 @@ impl LocalRunner {
                 format!("http://127.0.0.1:{router_port}"),
             ),
         ]);
+        if options.chaos.is_some() {
+            // Each function's calls through the router, named, so they can be faulted.
+            env.insert(
+                "AWS_ENDPOINT_URL".to_string(),
+                crate::chaos::function_endpoint(
+                    &format!("http://127.0.0.1:{router_port}"),
+                    crate::cargo_lambda::FUNCTION_NAME_PLACEHOLDER,
+                ),
+            );
+        }
         env.extend(options.function_env.clone());
 
         let step = Instant::now();
@@ -196,12 +207,19 @@ impl LocalRunner {
         )?;
         timings.cargo_lambda = step.elapsed();
 
-        let router =
-            LambdaRouter::new(moto.endpoint_url(), cargo_lambda.endpoint(), served.clone())
-                .map_err(|e| LocalError::Http {
-                    url: cargo_lambda.endpoint(),
-                    message: e.to_string(),
-                })?;
+        if let Some(chaos) = &options.chaos {
+            chaos.set_killer(function_processes.killer());
+        }
+        let router = LambdaRouter::with_chaos(
+            moto.endpoint_url(),
+            cargo_lambda.endpoint(),
+            served.clone(),
+            options.chaos.clone(),
+        )
+        .map_err(|e| LocalError::Http {
+            url: cargo_lambda.endpoint(),
+            message: e.to_string(),
+        })?;
         let app = router.app().layer(axum::middleware::from_fn_with_state(
             dispatch.clone(),
             log_to_run,
@@ -253,6 +271,7 @@ impl LocalRunner {
             tasks,
             dispatch,
             timings,
+            chaos: options.chaos.clone(),
             function_processes,
             cargo_lambda,
             moto,
@@ -385,6 +404,11 @@ impl LocalRunner {
     /// The log of one function binary (`<run dir>/functions/<function>.log`).
     pub fn function_log(&self, function: &str) -> Option<PathBuf> {
         self.function_processes.log_path(function)
+    }
+
+    /// The fault injector the runner was started with, if any.
+    pub fn chaos(&self) -> Option<&std::sync::Arc<crate::chaos::Chaos>> {
+        self.chaos.as_ref()
     }
 
     /// Says that `slot` now serves `version` (what the sample hook checks).

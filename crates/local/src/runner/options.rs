@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::chaos::Chaos;
 
 use crate::environment::{AlarmSettings, EnvironmentNames};
 use crate::router::SubscriptionTarget;
@@ -80,6 +83,9 @@ pub struct RunnerOptions {
     /// Deliver the state machine's executions that end FAILED, TIMED_OUT or ABORTED to
     /// `reconcile`, as EventBridge does in AWS.
     pub execution_events: bool,
+    /// Fault injection: the functions' AWS calls go through the router, which faults them
+    /// as this says (see [`crate::chaos`]).
+    pub chaos: Option<Arc<Chaos>>,
 }
 
 impl Default for RunnerOptions {
@@ -100,6 +106,7 @@ impl Default for RunnerOptions {
             build: true,
             tick: Duration::from_secs(1),
             execution_events: true,
+            chaos: None,
         }
     }
 }
@@ -140,6 +147,12 @@ impl RunnerOptions {
 
     pub fn run_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.run_dir = Some(dir.into());
+        self
+    }
+
+    /// Runs with faults injected by `chaos`.
+    pub fn chaos(mut self, chaos: Arc<Chaos>) -> Self {
+        self.chaos = Some(chaos);
         self
     }
 
