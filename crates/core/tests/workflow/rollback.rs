@@ -1,8 +1,6 @@
 //! The workflow step roll-back and finalize: blue restored or green promoted, the lock released.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn rollback_returns_all_traffic_to_stable_releases_the_lock_and_is_safe_twice() {

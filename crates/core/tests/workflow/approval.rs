@@ -1,8 +1,6 @@
 //! The workflow step await-approval: the task token stored and the operators told.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn awaiting_approval_stores_the_task_token_and_tells_the_operators() {

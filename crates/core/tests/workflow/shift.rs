@@ -1,8 +1,6 @@
 //! The workflow step shift-traffic: both weights in one change, and the fence respected.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn shift_sets_both_weights_in_one_change_and_records_it() {

@@ -3,9 +3,7 @@
 // The helpers here are test code too, outside #[test] functions.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn release_event(
     id: &str,

@@ -1,8 +1,6 @@
 //! The workflow step analyze-step: a step judged on its metrics, and the decision stored once.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn a_healthy_step_advances_and_its_analysis_is_stored_with_values() {

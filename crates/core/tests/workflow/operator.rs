@@ -3,9 +3,7 @@
 // The helpers here are test code too, outside #[test] functions.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 impl World {
     /// Stores the token the state machine would wait on after an await-approval decision.

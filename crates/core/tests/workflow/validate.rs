@@ -1,8 +1,6 @@
 //! The workflow step validate-deployment: the record written, the lock taken, and every refusal named.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn validate_writes_the_record_takes_the_lock_and_returns_the_first_step() {

@@ -5,9 +5,7 @@
 // The helpers here are test code too, outside #[test] functions.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A one-step deployment whose analysis decided to promote.
 async fn passed(w: &World) -> Cursor {

@@ -3,9 +3,7 @@
 // The helpers here are test code too, outside #[test] functions.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn alarm(state: &str, at: chrono::DateTime<chrono::Utc>) -> AlarmNotification {
     serde_json::from_value(json!({

@@ -1,8 +1,6 @@
 //! The workflow step wait-for-sync: pending polls counted, live a TTL later, bounded.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sluice_core::ports::ServiceLocks;
 
 #[tokio::test]

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sluice_core::spec::HookKind;
 use sluice_core::timeline::{ViewContext, project};
 
