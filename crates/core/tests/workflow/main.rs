@@ -10,6 +10,7 @@ mod finalize;
 mod hooks;
 mod operator;
 mod queue;
+mod reconcile;
 mod rollback;
 mod shift;
 mod sync;

@@ -4,9 +4,7 @@
 // The helpers here are test code too, outside #[test] functions.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sluice_core::ports::{DeploymentKey, ServiceLock, ServiceLocks, ServiceStates};
 
 fn reconciler<'a>(
