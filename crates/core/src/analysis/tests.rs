@@ -509,3 +509,52 @@ fn the_routed_action_is_the_serialised_decision_tag() {
     assert_eq!(DecisionAction::AwaitApproval.as_str(), "await-approval");
     assert_eq!(DecisionAction::RollBack.as_str(), "roll-back");
 }
+
+#[test]
+fn a_value_exactly_at_its_limits_passes() {
+    // Binary-exact shares (x / 256 × 100) so the comparison is at the limit, not near it.
+    let data = |canary_errors: f64, stable_errors: f64| {
+        vec![
+            series("m0_c_num", canary_errors),
+            series("m0_c_den", 256.0),
+            series("m0_s_num", stable_errors),
+            series("m0_s_den", 256.0),
+        ]
+    };
+    let metric = MetricSpec {
+        max: Some(25.0),
+        max_increase_over_baseline: Some(12.5),
+        ..error_rate(true)
+    };
+    let s = spec(vec![metric]);
+    // 25 % against stable's 12.5 %: at max and exactly the allowed increase.
+    let results = judge(&s, &data(64.0, 32.0));
+    assert_eq!(results[0].verdict, Verdict::Pass, "{}", results[0].reason);
+    // One error more is over both.
+    let results = judge(&s, &data(65.0, 32.0));
+    assert_eq!(results[0].verdict, Verdict::Fail, "{}", results[0].reason);
+}
+
+#[test]
+fn a_passing_step_that_waits_for_approval_holds_the_promotion() {
+    let waiting = Decision::AwaitApproval {
+        reason: "approval before promotion".into(),
+    };
+    let none = OperatorRequests::default();
+    let (decision, held) = with_operator_requests(
+        waiting.clone(),
+        Verdict::Pass,
+        &none,
+        Approval::BeforePromote,
+    );
+    assert_eq!(decision, waiting);
+    assert_eq!(held, Some(Decision::Promote));
+    // An inconclusive step that pauses holds nothing to resume into.
+    let (_, held) = with_operator_requests(
+        waiting,
+        Verdict::Inconclusive,
+        &none,
+        Approval::BeforePromote,
+    );
+    assert_eq!(held, None);
+}
