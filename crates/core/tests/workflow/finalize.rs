@@ -189,3 +189,18 @@ async fn a_hotfix_started_while_its_alarm_fires_is_not_held_back_by_it() {
     w.finalize(cursor).await.unwrap();
     assert_eq!(w.store.only_deployment().status, Status::Promoted);
 }
+
+#[tokio::test]
+async fn finalize_answers_with_the_promote_decision_whatever_cursor_it_was_given() {
+    let w = World::new();
+    let cursor = passed(&w).await;
+    let promoted = w
+        .finalize(Cursor {
+            decision: None,
+            ..cursor
+        })
+        .await
+        .unwrap();
+    assert_eq!(promoted.decision, Some(DecisionAction::Promote));
+    assert_eq!(w.store.only_deployment().status, Status::Promoted);
+}

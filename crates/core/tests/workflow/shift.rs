@@ -208,3 +208,43 @@ async fn a_late_restore_leaves_the_records_to_the_services_next_deployment() {
         .unwrap();
     assert_eq!(w.router.weights(&records()), WeightPair::for_percent(10.0));
 }
+
+/// A cursor as the state machine may hand it back after a step: synced, analysed, decided.
+fn after_a_step(cursor: Cursor, at: chrono::DateTime<chrono::Utc>) -> Cursor {
+    Cursor {
+        percent: 99.0,
+        change_id: Some("C-old".into()),
+        in_sync: true,
+        sync_polls: 3,
+        analyze_at: Some(at),
+        decision: Some(DecisionAction::Advance),
+        reason: Some("an earlier step's reason".into()),
+        ..cursor
+    }
+}
+
+#[tokio::test]
+async fn shift_hands_back_a_cursor_for_its_own_step_and_nothing_of_the_last_one() {
+    let w = World::new();
+    let cursor = w.validate(request()).await.unwrap();
+    let shifted = w
+        .shift(after_a_step(cursor.clone(), w.clock.now()))
+        .await
+        .unwrap();
+    assert_eq!(shifted.step, cursor.step);
+    assert_eq!(shifted.percent, 10.0);
+    assert_eq!(shifted.change_id.as_deref(), Some("C1"));
+    assert!(!shifted.in_sync);
+    assert_eq!(shifted.sync_polls, 0);
+    assert_eq!(shifted.analyze_at, None);
+    assert_eq!(shifted.decision, None);
+    assert_eq!(shifted.reason, None);
+
+    // A retry of the step after its change was recorded hands back that change, unsynced.
+    let again = w.shift(after_a_step(cursor, w.clock.now())).await.unwrap();
+    assert_eq!(w.router.changes().len(), 1);
+    assert_eq!(again.percent, 10.0);
+    assert_eq!(again.change_id.as_deref(), Some("C1"));
+    assert!(!again.in_sync);
+    assert_eq!(again.sync_polls, 0);
+}
