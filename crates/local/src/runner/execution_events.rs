@@ -78,7 +78,7 @@ impl ExecutionEvents {
                     tracing::warn!(%error, "execution events not delivered; trying again next tick");
                 }
                 count = count.wrapping_add(1);
-                if count % SWEEP_EVERY_TICKS == 0 {
+                if count.is_multiple_of(SWEEP_EVERY_TICKS) {
                     events.sweep().await;
                 }
             }
