@@ -9,10 +9,12 @@
 //! CI size by default (about 3-4 minutes on 2 cores); `SLUICE_CHAOS_FULL=1` (scripts/chaos)
 //! for the full size (over 200 runs). `SLUICE_CHAOS_SEED`, `SLUICE_CHAOS_RUNS` (faulted
 //! runs), `SLUICE_CHAOS_GRACE_SECONDS` (how long a run may take to settle after its
-//! execution ended: the emergency path finishing, a reconciler) tune it.
+//! execution ended: the emergency path finishing, the reconciler on the execution's end or on
+//! the runner's sweep) tune it.
 //!
-//! What today's code is expected to survive is asserted (see [`SURVIVED_TODAY`]); the rest is
-//! reported, so the table says what is still broken.
+//! Every category must end with no violation and no stranded lock. A takeover refused because
+//! another one holds the deployment is expected (it is noted, not a violation): the invariant
+//! is what counts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -34,10 +36,10 @@ use tokio::task::JoinSet;
 use common::runner_with;
 use fleet::{RunCheck, Service, Tally, add, check_run, cli_ports, quick_request, sluice};
 
-/// The categories whose runs today's code must end with no violation and no stranded lock.
-/// Faults the SDK retries away; crashes and races break the invariant until the fixes of
-/// issue 13 land (then this list grows to every category).
-const SURVIVED_TODAY: &[&str] = &["faulted"];
+/// How long a run may take to settle after its execution ended, unless
+/// `SLUICE_CHAOS_GRACE_SECONDS` says otherwise: the runner's sweep (every
+/// `SWEEP_EVERY_TICKS` one-second ticks) and the reconcile it invokes, with room for faults.
+const GRACE_SECONDS: u64 = 45;
 
 /// Where a race's actors strike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,7 +406,10 @@ impl Suite {
 async fn chaos_runs_keep_the_invariant() {
     let size = Size::from_env();
     let seed: u64 = fleet::env_number("SLUICE_CHAOS_SEED", 13);
-    let grace = Duration::from_secs(fleet::env_number("SLUICE_CHAOS_GRACE_SECONDS", 10));
+    let grace = Duration::from_secs(fleet::env_number(
+        "SLUICE_CHAOS_GRACE_SECONDS",
+        GRACE_SECONDS,
+    ));
     let chaos = Chaos::new();
     let plan = FaultPlan {
         throttle_rate: 0.03,
@@ -490,18 +495,13 @@ async fn chaos_runs_keep_the_invariant() {
         counts.keys().any(|k| k.to_string().starts_with("crash")),
         "no function was killed: {counts:?}"
     );
-    let strict = matches!(
-        std::env::var("SLUICE_CHAOS_STRICT").as_deref(),
-        Ok("1") | Ok("true") | Ok("yes")
-    );
     let must_hold: Vec<&RunResult> = results
         .iter()
-        .filter(|r| strict || SURVIVED_TODAY.contains(&r.scenario.category().as_str()))
         .filter(|r| !r.check.violations.is_empty() || r.check.stranded_lock.is_some())
         .collect();
     assert!(
         must_hold.is_empty(),
-        "runs that must keep the invariant today did not:\n{}",
+        "runs that did not keep the invariant:\n{}",
         must_hold
             .iter()
             .map(|r| format!(

@@ -1,7 +1,9 @@
 //! What EventBridge does in AWS and moto does not (DESIGN.md §7): an execution of the deployment
 //! state machine that ends FAILED, TIMED_OUT or ABORTED is delivered to `reconcile` as a "Step
 //! Functions Execution Status Change" event. The runner polls the state machine's executions
-//! and delivers each such end once.
+//! and delivers each such end once. It also runs the reconciler's schedule (a "Scheduled Event"
+//! every [`SWEEP_EVERY_TICKS`] ticks, where AWS runs it every 5 minutes), so a lock a takeover
+//! left behind an execution that ended SUCCEEDED is cleaned locally too.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,9 @@ use crate::router::{InvocationOutcome, LambdaRouter};
 
 /// The function the execution-status rule invokes, as in AWS (infra/template.yaml).
 pub const RECONCILE_FUNCTION: &str = "reconcile";
+
+/// How many polling ticks apart the runner sweeps every held lock (the template's schedule).
+pub const SWEEP_EVERY_TICKS: u32 = 10;
 
 /// One execution end delivered to `reconcile`, and how the invocation ended.
 #[derive(Debug, Clone)]
@@ -66,10 +71,15 @@ impl ExecutionEvents {
         async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut count: u32 = 0;
             loop {
                 ticks.tick().await;
                 if let Err(error) = events.deliver_ended().await {
                     tracing::warn!(%error, "execution events not delivered; trying again next tick");
+                }
+                count = count.wrapping_add(1);
+                if count.is_multiple_of(SWEEP_EVERY_TICKS) {
+                    events.sweep().await;
                 }
             }
         }
@@ -101,6 +111,30 @@ impl ExecutionEvents {
             }
         }
         Ok(())
+    }
+
+    /// Invokes `reconcile` with the schedule's event: it sweeps every held lock whose
+    /// execution no longer runs.
+    pub async fn sweep(&self) -> InvocationOutcome {
+        let event = json!({
+            "version": "0",
+            "id": format!("local-sweep-{}", chrono::Utc::now().timestamp_millis()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": sluice_testkit::moto::ACCOUNT_ID,
+            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "region": sluice_testkit::moto::REGION,
+            "resources": [],
+            "detail": {}
+        });
+        let outcome = self.router.invoke(RECONCILE_FUNCTION, &event).await;
+        if !matches!(outcome, InvocationOutcome::Succeeded { .. }) {
+            tracing::warn!(
+                ?outcome,
+                "the reconcile sweep failed; trying again next sweep"
+            );
+        }
+        outcome
     }
 
     /// Executions that ended FAILED, TIMED_OUT or ABORTED and were not delivered yet.
