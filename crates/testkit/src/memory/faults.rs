@@ -35,6 +35,7 @@ struct FaultState {
     calls: u64,
     planned: BTreeMap<u64, Fault>,
     met: Vec<(u64, &'static str, Fault)>,
+    last: Option<&'static str>,
 }
 
 /// Faults and interleaving shared by the fakes built `with_faults` on the same value. The
@@ -72,6 +73,11 @@ impl Faults {
         self.state.lock().unwrap().calls
     }
 
+    /// The operation of the last port call made.
+    pub fn last_operation(&self) -> Option<&'static str> {
+        self.state.lock().unwrap().last
+    }
+
     /// Every fault met: the call's number, the operation and the fault.
     pub fn met(&self) -> Vec<(u64, &'static str, Fault)> {
         self.state.lock().unwrap().met.clone()
@@ -86,6 +92,7 @@ impl Faults {
         let mut state = self.state.lock().unwrap();
         state.calls += 1;
         let call = state.calls;
+        state.last = Some(operation);
         let fault = state.planned.remove(&call);
         if let Some(fault) = fault {
             state.met.push((call, operation, fault));

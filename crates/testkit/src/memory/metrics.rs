@@ -135,6 +135,11 @@ impl MemoryAlarms {
     pub fn set(&self, name: &str, state: AlarmState) {
         self.states.lock().unwrap().insert(name.into(), state);
     }
+
+    /// An alarm's state as set, without a port call.
+    pub fn state_of(&self, name: &str) -> Option<AlarmState> {
+        self.states.lock().unwrap().get(name).copied()
+    }
 }
 
 impl AlarmStates for MemoryAlarms {

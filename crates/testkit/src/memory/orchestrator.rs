@@ -19,6 +19,19 @@ struct OrchestratorState {
     task_answers: Vec<TaskAnswer>,
 }
 
+impl OrchestratorState {
+    /// A task token is answered once: Step Functions refuses a second answer (the task is
+    /// no longer waiting on it).
+    fn ensure_unanswered(&self, token: &str) -> Result<(), OrchestratorError> {
+        if self.task_answers.iter().any(|(t, _)| t == token) {
+            return Err(OrchestratorError::TaskTokenInvalid {
+                message: format!("task token {token} was already answered"),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Step Functions in memory: executions by name, stops with their cause, task answers.
 #[derive(Default, Clone)]
 pub struct MemoryOrchestrator {
@@ -208,11 +221,9 @@ impl Orchestrator for MemoryOrchestrator {
         output: &Value,
     ) -> Result<(), OrchestratorError> {
         let lost = self.enter("SendTaskSuccess", token).await?;
-        self.state
-            .lock()
-            .unwrap()
-            .task_answers
-            .push((token.into(), Ok(output.clone())));
+        let mut state = self.state.lock().unwrap();
+        state.ensure_unanswered(token)?;
+        state.task_answers.push((token.into(), Ok(output.clone())));
         answer(lost, "SendTaskSuccess", token, ())
     }
 
@@ -223,9 +234,9 @@ impl Orchestrator for MemoryOrchestrator {
         cause: &str,
     ) -> Result<(), OrchestratorError> {
         let lost = self.enter("SendTaskFailure", token).await?;
-        self.state
-            .lock()
-            .unwrap()
+        let mut state = self.state.lock().unwrap();
+        state.ensure_unanswered(token)?;
+        state
             .task_answers
             .push((token.into(), Err((error.into(), cause.into()))));
         answer(lost, "SendTaskFailure", token, ())
