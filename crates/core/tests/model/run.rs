@@ -194,8 +194,12 @@ impl Run {
                 self.log.push(format!("{i}: the alarm clears"));
             }
             Action::Hours(hours) => {
-                self.world.clock.advance(i64::from(hours) * 3600);
-                self.log.push(format!("{i}: {hours} h pass"));
+                // Only a wait for an operator (or a dead execution) lets hours pass.
+                let waiting = self.execution.token.is_some() && !self.execution.is_invoking();
+                if waiting || !self.execution.is_running(&self.world) {
+                    self.world.clock.advance(i64::from(hours) * 3600);
+                    self.log.push(format!("{i}: {hours} h pass"));
+                }
             }
             Action::LandLate => {
                 if self.world.router.land_late() {

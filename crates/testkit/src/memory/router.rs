@@ -50,6 +50,8 @@ impl MemoryRouter {
     }
 
     /// Applies the oldest change accepted late ([`Fault::Late`]); false when there is none.
+    /// (A late change also lands when a change accepted after it is asked about: Route 53
+    /// reports a change in sync only once every earlier one is applied.)
     pub fn land_late(&self) -> bool {
         let mut state = self.state.lock().unwrap();
         match state.late.pop_front() {
@@ -184,6 +186,11 @@ fn injected(operation: &'static str, zone: &str, fault: Fault) -> RouterError {
     }
 }
 
+/// A change's place in the order Route 53 accepted it (`C<n>`).
+fn sequence(change: &ChangeId) -> u64 {
+    change.0.trim_start_matches('C').parse().unwrap_or(u64::MAX)
+}
+
 fn key(records: &RecordSet, slot: &SlotRecord) -> (String, String, String) {
     (
         records.hosted_zone_id.clone(),
@@ -285,6 +292,16 @@ impl TrafficRouter for MemoryRouter {
             });
         }
         if state.late.iter().any(|(c, _, _)| c == change) {
+            return Ok(ChangeStatus::Pending);
+        }
+        // Route 53 applies changes in order: a change is in sync only once every change
+        // accepted before it has landed. Those land now (after this later change's write).
+        let earlier = |c: &ChangeId| sequence(c) < sequence(change);
+        if state.late.iter().any(|(c, _, _)| earlier(c)) {
+            while let Some(position) = state.late.iter().position(|(c, _, _)| earlier(c)) {
+                let (_, records, weights) = state.late.remove(position).unwrap();
+                state.write(&records, weights);
+            }
             return Ok(ChangeStatus::Pending);
         }
         if state.pending_polls > 0 {
