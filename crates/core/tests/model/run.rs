@@ -252,22 +252,36 @@ impl Run {
     }
 
     fn poll_actor(&mut self, a: usize) -> Result<(), String> {
-        let actor = &mut self.actors[a];
-        if let Step::Finished(result) = actor.poll(&self.world) {
-            let name = actor.name();
-            self.log
-                .push(format!("{name} finished: {}", describe(&result)));
-            if actor.kind == Kind::Approve && result.is_err() && actor.answered_success {
-                return Err(format!(
-                    "{name} answered the waiting task with success, then failed: {}",
-                    describe(&result)
-                ));
-            }
-            if result.is_ok() || !actor.will_retry() {
-                self.actors.remove(a);
-            }
+        let Step::Finished(result) = self.actors[a].poll(&self.world) else {
+            return Ok(());
+        };
+        let actor = &self.actors[a];
+        let name = actor.name();
+        self.log
+            .push(format!("{name} finished: {}", describe(&result)));
+        let unrecorded_answer =
+            actor.kind == Kind::Approve && result.is_err() && actor.answered_success;
+        if unrecorded_answer && !self.approval_recorded() {
+            return Err(format!(
+                "{name} answered the waiting task with success but did not record the approval: {}",
+                describe(&result)
+            ));
+        }
+        if result.is_ok() || !self.actors[a].will_retry() {
+            self.actors.remove(a);
         }
         Ok(())
+    }
+
+    /// Whether the deployment's history holds an approval.
+    fn approval_recorded(&self) -> bool {
+        self.world.store.deployments().iter().any(|d| {
+            self.world
+                .store
+                .events(&d.id)
+                .iter()
+                .any(|e| matches!(e.kind, sluice_core::deployment::EventKind::Approved { .. }))
+        })
     }
 
     pub fn alarm_in_alarm(&self) -> bool {
@@ -313,7 +327,13 @@ impl Run {
             self.log.push("a late Route 53 change lands".into());
         }
         while !self.actors.is_empty() {
+            let calls = self.world.faults.calls();
+            let name = self.actors[0].name();
             self.poll_actor(0)?;
+            if self.world.faults.calls() > calls {
+                let operation = self.world.faults.last_operation().unwrap_or("?");
+                self.log.push(format!("drain: {name}: {operation}"));
+            }
         }
         for _ in 0..DRAIN_POLLS {
             if self.poll_execution() != Progress::Moved {
