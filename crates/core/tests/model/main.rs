@@ -23,6 +23,7 @@ mod actors;
 mod asl;
 mod check;
 mod execution;
+mod known;
 mod run;
 mod world;
 
