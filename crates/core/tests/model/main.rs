@@ -209,7 +209,8 @@ fn the_state_machine_alone_keeps_the_invariant() {
     );
 }
 
-/// One takeover at a time, no faults: each ends the deployment where its record says.
+/// Aborts racing each other and the execution, and alarm takeovers run whole, no faults: each
+/// ends the deployment where its record says.
 #[test]
 fn one_alarm_or_abort_at_a_time_keeps_the_invariant() {
     check(
