@@ -363,8 +363,8 @@ fn every_error_name_is_routed_as_the_code_means_it() {
         .filter(|(_, s)| s["Type"] == "Task" && !is_hook_invocation(s))
         .collect();
     assert!(tasks.len() >= 6, "{tasks:?}");
-    // After a failed task: Validate explains the failure, Rollback fails loudly, any other task
-    // rolls back.
+    // After a failed task: Validate explains the failure, Rollback fails loudly (after longer
+    // retries; the reconciler then returns the deployment to stable), any other task rolls back.
     let after_failure = |task: &str| match task {
         "Validate" => "ExplainValidationFailure",
         "Rollback" => "RollbackFailed",
@@ -557,4 +557,152 @@ fn hooks_run_where_the_code_expects_and_every_outcome_is_judged() {
         assert_eq!(rule["And"][1]["BooleanEquals"], true);
         assert_eq!(rule["Next"], without, "{verdict}: a pass goes on");
     }
+}
+
+/// The names a retrier lists.
+fn retrier_names(rule: &Value) -> Vec<&str> {
+    rule["ErrorEquals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn every_task_of_ours_retries_lambdas_passing_failures_with_jitter_and_a_bounded_delay() {
+    let machine = definition();
+    let states = top_states(&machine);
+    let tasks: Vec<(&String, &Value)> =
+        states.iter().filter(|(_, s)| s["Type"] == "Task").collect();
+    assert!(tasks.len() >= 9, "{tasks:?}");
+    for (task, state) in tasks {
+        // A hook's own crash or timeout (Lambda.Unknown) is the hook failing: judged, never
+        // retried (the hooks' test above); every other passing failure of Lambda is retried.
+        let needed: &[&str] = if is_hook_invocation(state) {
+            &["Lambda.ServiceException", "Lambda.TooManyRequestsException"]
+        } else {
+            &[
+                "Lambda.Unknown",
+                "Lambda.ServiceException",
+                "Lambda.TooManyRequestsException",
+            ]
+        };
+        for name in needed {
+            let rule = state["Retry"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{task} has no Retry"))
+                .iter()
+                .find(|rule| retrier_names(rule).contains(name))
+                .unwrap_or_else(|| panic!("{task} does not retry {name}"));
+            assert_eq!(rule["JitterStrategy"], "FULL", "{task}: {name}");
+            let max_delay = rule["MaxDelaySeconds"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{task}: {name} has no MaxDelaySeconds"));
+            assert!((1..=300).contains(&max_delay), "{task}: {max_delay}");
+            assert!(rule["MaxAttempts"].as_u64().unwrap() >= 2, "{task}: {name}");
+        }
+    }
+    // The rollback retries longest: its failure leaves traffic to the reconciler.
+    let attempts = |task: &str| {
+        states[task]["Retry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|rule| retrier_names(rule).contains(&"Lambda.Unknown"))
+            .map(|rule| rule["MaxAttempts"].as_u64().unwrap())
+            .unwrap()
+    };
+    assert!(attempts("Rollback") > attempts("ShiftTraffic"));
+}
+
+#[test]
+fn the_execution_timeout_is_the_one_validation_bounds_every_plan_below() {
+    use sluice_core::spec::{
+        APPROVAL_TIMEOUT_SECONDS, DeploymentSpec, EXECUTION_TIMEOUT_SECONDS, ValidationContext,
+    };
+    let machine = definition();
+    assert_eq!(
+        machine["TimeoutSeconds"].as_u64(),
+        Some(EXECUTION_TIMEOUT_SECONDS),
+        "the definition's TimeoutSeconds"
+    );
+    // The approval wait is the one the analysis leases the lock for (past it, with a margin).
+    let approval = &top_states(&machine)["AwaitApproval"];
+    assert_eq!(
+        approval["TimeoutSeconds"].as_u64(),
+        Some(APPROVAL_TIMEOUT_SECONDS)
+    );
+    // A plan just inside the bound is valid, one just past it is refused.
+    let request = |bake: u32| {
+        serde_json::json!({
+            "service": "checkout-api", "version": "v2",
+            "hostedZoneId": "Z0123456789ABC", "recordName": "api.example.com.",
+            "slots": {"blue": {"target": "blue.example.net"}, "green": {"target": "green.example.net"}},
+            "strategy": {"kind": "canary", "steps": [10, 20, 30, 40, 50, 60, 70, 80, 90, 100], "bakeSeconds": bake},
+            "analysis": {"metrics": [{"name": "e", "max": 1,
+                "query": {"kind": "statistic", "stat": "Sum",
+                          "metric": {"namespace": "N", "metricName": "M"}}}],
+                "onInconclusive": {"action": "retry", "maxRetries": 2}},
+            "approval": "before-promote",
+        })
+    };
+    let fits = |bake: u32| {
+        let spec = DeploymentSpec::from_json(&request(bake)).unwrap();
+        let valid = spec.validate(&ValidationContext::default()).is_ok();
+        (valid, spec.longest_run_seconds())
+    };
+    // The longest run grows with the bake: find the largest bake that is valid.
+    assert!(fits(1).0, "a one-second bake fits");
+    let (mut largest, mut refused) = (1u32, 86_401u32);
+    while refused - largest > 1 {
+        let middle = largest + (refused - largest) / 2;
+        if fits(middle).0 {
+            largest = middle;
+        } else {
+            refused = middle;
+        }
+    }
+    assert!(fits(largest).1 <= EXECUTION_TIMEOUT_SECONDS);
+    if largest < 86_400 {
+        let (valid, longest) = fits(largest + 1);
+        assert!(!valid && longest > EXECUTION_TIMEOUT_SECONDS);
+    }
+}
+
+#[test]
+fn the_rollback_loops_through_a_wait_until_it_hands_back_no_wait() {
+    let machine = definition();
+    let states = top_states(&machine);
+    let rollback = &states["Rollback"];
+    let after = rollback["Next"].as_str().unwrap();
+    let choice = &states[after];
+    assert_eq!(choice["Type"], "Choice", "{after}");
+    // The field the Rollback step hands back, as the cursor writes it.
+    let mut cursor: sluice_core::workflow::Cursor = serde_json::from_value(serde_json::json!({
+        "deployment": {"service": "s", "startedAt": "2026-11-01T12:00:00Z", "id": "d"},
+        "step": 0, "stepCount": 1, "percent": 100.0,
+    }))
+    .unwrap();
+    cursor.ramp_wait_seconds = Some(7);
+    let written = serde_json::to_value(&cursor).unwrap();
+    assert_eq!(written["rampWaitSeconds"], 7);
+    assert_eq!(choice["Choices"][0]["Variable"], "$.rampWaitSeconds");
+    assert_eq!(choice["Choices"][0]["IsPresent"], true);
+    let wait_name = choice["Choices"][0]["Next"].as_str().unwrap();
+    let wait = &states[wait_name];
+    assert_eq!(wait["Type"], "Wait");
+    assert_eq!(wait["SecondsPath"], "$.rampWaitSeconds");
+    assert_eq!(wait["Next"], "Rollback", "the wait leads back to Rollback");
+    assert_eq!(
+        choice["Default"], "RolledBack",
+        "no wait: traffic is on stable"
+    );
+    assert_eq!(states["RolledBack"]["Type"], "Fail");
+    // A failed rollback ends the execution (FAILED) for the reconciler, after its retries.
+    assert_eq!(
+        caught_to(rollback, "Sluice.Internal").as_deref(),
+        Some("RollbackFailed")
+    );
+    assert_eq!(states["RollbackFailed"]["Type"], "Fail");
 }

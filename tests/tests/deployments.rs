@@ -196,6 +196,62 @@ async fn a_bad_canary_is_rolled_back_at_its_first_step() {
 }
 
 #[tokio::test]
+async fn a_gradual_rollback_ramps_down_in_the_state_machine_holding_each_step() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let traffic = TrafficProfile {
+        blue: VersionProfile::healthy(),
+        green: VersionProfile::healthy().with_errors(10.0),
+    };
+    let runner = runner("ramp-down", traffic).await;
+    let mut request = short_request("v2.0.2").to_json(runner.environment());
+    request["strategy"]["steps"] = json!([50, 100]);
+    request["rollback"] = json!({"steps": [25, 5], "stepSeconds": 2});
+    // Without an armed alarm: green's errors would fire it, and the emergency path would take
+    // the ramp over (its own test below); here the state machine's analysis fails the step.
+    request.as_object_mut().unwrap().remove("alarms");
+
+    let execution = run_to_end(&runner, "ramp-down-v2", &request).await;
+
+    assert_eq!(execution.status, "FAILED", "{execution:#?}");
+    assert_eq!(execution.error.as_deref(), Some("Sluice.RolledBack"));
+    let states = execution.states_entered();
+    let rollbacks = states.iter().filter(|s| **s == "Rollback").count();
+    let waits = states.iter().filter(|s| **s == "RampDownWait").count();
+    // Three changes (25 %, 5 %, 0 %), each looked at once it synced; a hold after the first two.
+    assert!(rollbacks >= 4, "{states:?}");
+    assert!(waits >= 3, "{states:?}");
+    assert_eq!(states.last(), Some(&"RolledBack"));
+
+    let history = runner.deployment_history("ramp-down-v2").await.unwrap();
+    let ramp: Vec<(f64, chrono::DateTime<chrono::Utc>)> = history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::RampedDown { asked_percent, .. } => Some((*asked_percent, e.at)),
+            _ => None,
+        })
+        .collect();
+    let percents: Vec<f64> = ramp.iter().map(|(p, _)| *p).collect();
+    assert_eq!(percents, vec![25.0, 5.0, 0.0], "{history:#?}");
+    for pair in ramp.windows(2) {
+        let held = pair[1].1 - pair[0].1;
+        assert!(
+            held >= chrono::Duration::seconds(2),
+            "{}% held only {held} before {}%",
+            pair[0].0,
+            pair[1].0
+        );
+    }
+    let deployment = runner.deployment("ramp-down-v2").await.unwrap().unwrap();
+    assert_eq!(deployment.status, Status::RolledBack);
+    assert_eq!(runner.weights().await.unwrap(), WeightPair::ALL_STABLE);
+    assert!(
+        runner.lock().await.unwrap().is_none(),
+        "the lock is released"
+    );
+    runner.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_analysis_that_fails_twice_with_a_retryable_error_is_retried() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let runner = runner("retry", TrafficProfile::healthy()).await;

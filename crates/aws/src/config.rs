@@ -37,12 +37,25 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(MAX_BACKOFF)
 }
 
-/// Connect within 3 s, one attempt within 10 s, one call with all its retries within 40 s.
+/// A connection is made within this long.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One attempt of a call ends within this long.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One call with all its retries ends within this long: under half the shortest function
+/// timeout (30 s), so a hung call fails inside the function, which reports it, instead of the
+/// function dying mid-change; each function's `Timeout` in infra/template.yaml leaves room for
+/// its calls (`crates/infra-check/tests/timeouts.rs` checks the relation).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(14);
+
+/// Connect within [`CONNECT_TIMEOUT`], one attempt within [`ATTEMPT_TIMEOUT`], one call with all
+/// its retries within [`OPERATION_TIMEOUT`].
 pub fn timeout_config() -> TimeoutConfig {
     TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(40))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
         .build()
 }
 

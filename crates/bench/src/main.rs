@@ -210,7 +210,7 @@ impl Fixture {
             input,
         )
         .await?;
-        shift_traffic(p.store(), p.router(), p.clock(), cursor).await?;
+        shift_traffic(p.store(), p.router(), p.notifier(), p.clock(), cursor).await?;
         Ok(alarm)
     }
 

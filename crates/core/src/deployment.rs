@@ -157,6 +157,40 @@ pub enum Controller {
     Operator { who: String },
 }
 
+/// Where a takeover drives a deployment: all traffic back to stable (an alarm, an abort, a
+/// reject), or all traffic to the canary (an operator's forced promotion). Takeovers with the
+/// same target finish each other's work; one with another target is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeoverTarget {
+    Stable,
+    Canary,
+}
+
+impl TakeoverTarget {
+    /// The status a takeover to this target must be able to reach from where it finds the
+    /// deployment: a rollback starts rolling back, a forced promotion promotes.
+    pub fn next_status(self) -> Status {
+        match self {
+            TakeoverTarget::Stable => Status::RollingBack,
+            TakeoverTarget::Canary => Status::Promoted,
+        }
+    }
+
+    pub fn weights(self) -> WeightPair {
+        match self {
+            TakeoverTarget::Stable => WeightPair::ALL_STABLE,
+            TakeoverTarget::Canary => WeightPair::ALL_CANARY,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            TakeoverTarget::Stable => "a rollback to stable",
+            TakeoverTarget::Canary => "a forced promotion to the canary",
+        }
+    }
+}
+
 impl Controller {
     pub fn describe(&self) -> String {
         match self {
@@ -236,6 +270,9 @@ pub struct Deployment {
     /// Pause and promotion requests, applied at the next analysis.
     #[serde(default)]
     pub requests: OperatorRequests,
+    /// The task token an approval answered: the approval is recorded before its answer is
+    /// sent, so a retried `approve` can send the answer again. Cleared by the next wait.
+    pub approved_token: Option<String>,
     pub revision: u64,
 }
 
@@ -283,6 +320,7 @@ impl Deployment {
             warnings,
             last_analysis: None,
             requests: OperatorRequests::default(),
+            approved_token: None,
             revision: 0,
         }
     }
@@ -321,6 +359,34 @@ impl Deployment {
     /// Whether the state machine may still act on this deployment.
     pub fn is_driven_by_state_machine(&self) -> bool {
         self.controller == Controller::StateMachine && !self.status.is_terminal()
+    }
+
+    /// The target of the takeover that drives the deployment, `None` while the state machine
+    /// does. A rollback's fence moves the status to rolling-back at once; a forced promotion's
+    /// keeps the status until the traffic moved, so any other status under a takeover is a
+    /// promotion in progress.
+    pub fn takeover_target(&self) -> Option<TakeoverTarget> {
+        if self.controller == Controller::StateMachine {
+            return None;
+        }
+        Some(match self.status {
+            Status::RollingBack | Status::RolledBack | Status::Failed => TakeoverTarget::Stable,
+            _ => TakeoverTarget::Canary,
+        })
+    }
+
+    /// The weights the record says Route 53 carries once nobody is mid-change (the safety
+    /// invariant): stable 100 % unless promoted. `None` while a controller is mid-change (a
+    /// state-machine step, a forced promotion that has not moved the traffic yet), whose own
+    /// writes and checks decide.
+    pub fn settled_weights(&self) -> Option<WeightPair> {
+        match self.status {
+            Status::Promoted => Some(WeightPair::ALL_CANARY),
+            Status::RollingBack | Status::RolledBack | Status::Failed => {
+                Some(WeightPair::ALL_STABLE)
+            }
+            _ => None,
+        }
     }
 
     pub fn current_canary_share(&self) -> f64 {
@@ -394,6 +460,10 @@ pub enum EventKind {
         /// From the alarm's state change to Route 53 accepting the change.
         alarm_to_traffic_ms: Option<i64>,
     },
+    /// Finalize claimed the promotion: the canary goes to 100 % next. A takeover after this
+    /// fences the finalize, which then restores what the record says.
+    #[serde(rename_all = "camelCase")]
+    PromotionStarted { weights: WeightPair },
     #[serde(rename_all = "camelCase")]
     Promoted {
         weights: WeightPair,
@@ -418,6 +488,14 @@ pub enum EventKind {
         problem: String,
         /// The reason the deployment ends with: the hook, its ARN and the problem.
         reason: String,
+    },
+    /// One step of a gradual rollback: the canary's share lowered on the way to 0.
+    #[serde(rename_all = "camelCase")]
+    RampedDown {
+        asked_percent: f64,
+        weights: WeightPair,
+        canary_share: f64,
+        change_id: String,
     },
 }
 

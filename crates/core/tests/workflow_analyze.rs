@@ -109,3 +109,46 @@ async fn analyze_retried_returns_the_stored_decision_without_judging_twice() {
         .count();
     assert_eq!(analyses, 1);
 }
+
+#[tokio::test]
+async fn an_armed_alarm_in_alarm_fails_the_analysis_with_its_name_as_the_reason() {
+    let w = World::new();
+    let cursor = w.validate(request()).await.unwrap();
+    // The metrics are healthy; only the alarm says otherwise (its notification was missed).
+    w.alarms.set("checkout-api-5xx", AlarmState::Alarm);
+    let cursor = w.run_step(cursor, 10, 0).await;
+    assert_eq!(cursor.decision, Some(DecisionAction::RollBack));
+    let reason = cursor.reason.unwrap();
+    assert!(reason.contains("checkout-api-5xx"), "{reason}");
+    assert!(reason.contains("ALARM"), "{reason}");
+    let d = w.store.only_deployment();
+    assert_eq!(d.last_analysis.unwrap().verdict, sluice_core::Verdict::Fail);
+}
+
+#[tokio::test]
+async fn a_quiet_alarm_changes_nothing_in_the_analysis() {
+    let w = World::new();
+    let cursor = w.validate(request()).await.unwrap();
+    w.alarms
+        .set("checkout-api-5xx", AlarmState::InsufficientData);
+    let cursor = w.run_step(cursor, 10, 0).await;
+    assert_eq!(cursor.decision, Some(DecisionAction::Advance));
+}
+
+#[tokio::test]
+async fn an_analysis_held_for_approval_leases_the_lock_past_the_approval_wait() {
+    let w = World::new();
+    let mut req = request();
+    req["approval"] = json!("before-promote");
+    let mut cursor = w.validate(req).await.unwrap();
+    for _ in 0..3 {
+        cursor = w.run_step(cursor, 10, 0).await;
+    }
+    assert_eq!(cursor.decision, Some(DecisionAction::AwaitApproval));
+    let lease = w.store.lock_of("checkout-api").unwrap().lease_until;
+    let waits_until = w.clock.now() + chrono::Duration::seconds(86_400);
+    assert!(
+        lease > waits_until,
+        "lease {lease} ends before the approval wait ({waits_until})"
+    );
+}

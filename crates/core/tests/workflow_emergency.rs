@@ -293,3 +293,240 @@ async fn a_slot_alarm_pulls_the_brake_only_while_its_slot_is_the_canary() {
     assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
     assert_eq!(w.store.only_deployment().status, Status::RolledBack);
 }
+
+fn throttled() -> RouterError {
+    RouterError::Throttled {
+        operation: "ChangeResourceRecordSets",
+        zone: ZONE.into(),
+        message: "PriorRequestNotComplete".into(),
+    }
+}
+
+fn takeover_of<'a>(
+    w: &'a World,
+    orchestrator: &'a MemoryOrchestrator,
+) -> Takeover<'a, MemoryStore, MemoryRouter, MemoryOrchestrator, MemoryNotifier, ManualClock> {
+    Takeover {
+        store: &w.store,
+        router: &w.router,
+        orchestrator,
+        notifier: &w.notifier,
+        clock: &w.clock,
+    }
+}
+
+fn key_of(w: &World) -> sluice_core::ports::DeploymentKey {
+    sluice_core::ports::DeploymentKey::of(&w.store.only_deployment())
+}
+
+/// A started, shifted deployment whose alarm takeover fenced but whose Route 53 write failed:
+/// the alarm is its controller, mid-rollback.
+async fn mid_alarm_rollback(w: &World, orchestrator: &MemoryOrchestrator) {
+    w.shift(w.started(orchestrator).await).await.unwrap();
+    w.router.fail_next(throttled());
+    assert!(
+        takeover_of(w, orchestrator)
+            .on_alarm(&alarm("ALARM", w.clock.now()))
+            .await
+            .is_err()
+    );
+    assert_eq!(w.store.only_deployment().status, Status::RollingBack);
+}
+
+/// A started, shifted deployment whose forced promotion fenced but whose Route 53 write failed.
+async fn mid_forced_promotion(w: &World, orchestrator: &MemoryOrchestrator) {
+    w.shift(w.started(orchestrator).await).await.unwrap();
+    w.router.fail_next(throttled());
+    assert!(
+        takeover_of(w, orchestrator)
+            .promote_now(&key_of(w), "ana")
+            .await
+            .is_err()
+    );
+    let d = w.store.only_deployment();
+    assert_eq!(d.controller, Controller::Operator { who: "ana".into() });
+}
+
+#[tokio::test]
+async fn a_forced_promotion_during_an_alarms_rollback_is_refused_before_any_route53_write() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    mid_alarm_rollback(&w, &orchestrator).await;
+    let changes = w.router.changes();
+    let error = takeover_of(&w, &orchestrator)
+        .promote_now(&key_of(&w), "ana")
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_name(), ErrorName::Conflict);
+    let message = error.to_string();
+    for named in ["exec-1", "alarm checkout-api-5xx", "operator ana"] {
+        assert!(message.contains(named), "{named} in {message}");
+    }
+    assert_eq!(w.router.changes(), changes, "nothing written to Route 53");
+    let d = w.store.only_deployment();
+    assert_eq!(
+        (d.status, d.controller.clone()),
+        (
+            Status::RollingBack,
+            Controller::Alarm {
+                alarm: "checkout-api-5xx".into()
+            }
+        )
+    );
+    // The alarm's redelivery finishes its rollback.
+    let outcomes = w.alarm(&orchestrator, &alarm("ALARM", w.clock.now())).await;
+    assert!(
+        matches!(outcomes[0], TakeoverOutcome::RolledBack { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
+    assert!(w.store.lock_of("checkout-api").is_none());
+}
+
+#[tokio::test]
+async fn an_alarm_during_a_forced_promotion_is_refused_and_the_promotion_finishes() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    mid_forced_promotion(&w, &orchestrator).await;
+    let changes = w.router.changes();
+    let outcomes = w.alarm(&orchestrator, &alarm("ALARM", w.clock.now())).await;
+    let [TakeoverOutcome::Refused { deployment, reason }] = outcomes.as_slice() else {
+        panic!("{outcomes:?}")
+    };
+    assert_eq!(deployment, "exec-1");
+    for named in ["alarm checkout-api-5xx", "operator ana", "forced promotion"] {
+        assert!(reason.contains(named), "{named} in {reason}");
+    }
+    assert_eq!(w.router.changes(), changes, "nothing written to Route 53");
+    // The operator's retry finishes the promotion; the lock was kept until then.
+    assert!(w.store.lock_of("checkout-api").is_some());
+    let outcome = takeover_of(&w, &orchestrator)
+        .promote_now(&key_of(&w), "ana")
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, TakeoverOutcome::Promoted { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_CANARY);
+    assert_eq!(w.store.only_deployment().status, Status::Promoted);
+    assert!(w.store.lock_of("checkout-api").is_none());
+}
+
+#[tokio::test]
+async fn an_abort_during_a_forced_promotion_is_refused_with_both_controllers_named() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    mid_forced_promotion(&w, &orchestrator).await;
+    let changes = w.router.changes();
+    let error = takeover_of(&w, &orchestrator)
+        .take_over(
+            &key_of(&w),
+            Controller::Operator { who: "bo".into() },
+            "aborted by bo",
+            None,
+        )
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    for named in ["exec-1", "operator ana", "operator bo"] {
+        assert!(message.contains(named), "{named} in {message}");
+    }
+    assert_eq!(w.router.changes(), changes);
+    assert_ne!(w.store.only_deployment().status, Status::RollingBack);
+}
+
+#[tokio::test]
+async fn a_forced_promotion_during_the_state_machines_rollback_is_refused_before_writing() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    w.shift(w.started(&orchestrator).await).await.unwrap();
+    let mut d = w.store.only_deployment();
+    d.status = Status::RollingBack;
+    d.revision += 1;
+    w.store.replace(d);
+    let changes = w.router.changes();
+    let error = takeover_of(&w, &orchestrator)
+        .promote_now(&key_of(&w), "ana")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("exec-1"), "{error}");
+    assert_eq!(w.router.changes(), changes, "nothing written to Route 53");
+    let d = w.store.only_deployment();
+    assert_eq!(
+        (d.status, d.controller),
+        (Status::RollingBack, Controller::StateMachine)
+    );
+}
+
+#[tokio::test]
+async fn two_alarms_converge_to_one_rollback() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    mid_alarm_rollback(&w, &orchestrator).await;
+    let outcome = takeover_of(&w, &orchestrator)
+        .take_over(
+            &key_of(&w),
+            Controller::Alarm {
+                alarm: "checkout-api-latency".into(),
+            },
+            "alarm checkout-api-latency went to ALARM",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, TakeoverOutcome::RolledBack { .. }),
+        "{outcome:?}"
+    );
+    let again = w.alarm(&orchestrator, &alarm("ALARM", w.clock.now())).await;
+    assert!(
+        matches!(again[0], TakeoverOutcome::NothingActive { .. }),
+        "{again:?}"
+    );
+    let d = w.store.only_deployment();
+    let rollbacks = w
+        .store
+        .events(&d.id)
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::RolledBack { .. }))
+        .count();
+    assert_eq!(rollbacks, 1);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
+}
+
+#[tokio::test]
+async fn the_emergency_path_re_asserts_stable_when_a_late_write_lands_after_its_own() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    w.shift(w.started(&orchestrator).await).await.unwrap();
+    // A state-machine write in flight before the fence lands just after the takeover's.
+    let router = w.router.clone();
+    w.router.after_next_set(Box::new(move || {
+        router.add_records(&records(), WeightPair::for_percent(10.0));
+    }));
+    let outcomes = w.alarm(&orchestrator, &alarm("ALARM", w.clock.now())).await;
+    assert!(
+        matches!(outcomes[0], TakeoverOutcome::RolledBack { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
+    assert_eq!(w.store.only_deployment().status, Status::RolledBack);
+}
+
+#[tokio::test]
+async fn a_forced_promotion_re_asserts_the_canary_when_a_late_write_lands_after_its_own() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    w.shift(w.started(&orchestrator).await).await.unwrap();
+    let router = w.router.clone();
+    w.router.after_next_set(Box::new(move || {
+        router.add_records(&records(), WeightPair::for_percent(10.0));
+    }));
+    takeover_of(&w, &orchestrator)
+        .promote_now(&key_of(&w), "ana")
+        .await
+        .unwrap();
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_CANARY);
+    assert_eq!(w.store.only_deployment().status, Status::Promoted);
+}

@@ -247,3 +247,129 @@ async fn an_operator_abort_is_the_fenced_takeover_and_a_forced_promotion_goes_gr
     assert!(w.store.lock_of("checkout-api").is_none());
     assert_eq!(orchestrator.executions()[0].2, ExecutionStatus::Aborted);
 }
+
+/// A two-step deployment held at its promotion gate, the state machine waiting on "token-1".
+async fn at_the_promotion_gate(w: &World) -> Cursor {
+    let mut req = request();
+    req["approval"] = json!("before-promote");
+    req["strategy"]["steps"] = json!([50, 100]);
+    let cursor = w.validate(req).await.unwrap();
+    let cursor = w.run_step(cursor, 10, 0).await;
+    let cursor = w.run_step(cursor, 10, 0).await;
+    assert_eq!(cursor.decision, Some(DecisionAction::AwaitApproval));
+    w.waiting(&cursor).await;
+    cursor
+}
+
+async fn approve_as(
+    w: &World,
+    orchestrator: &MemoryOrchestrator,
+    who: &str,
+) -> Result<OperatorOutcome, WorkflowError> {
+    approve(
+        &w.store,
+        orchestrator,
+        &w.notifier,
+        &w.clock,
+        &key_of(w),
+        who,
+        None,
+    )
+    .await
+}
+
+fn answered_cursor(orchestrator: &MemoryOrchestrator) -> Cursor {
+    let answers = orchestrator.task_answers();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    let Ok(output) = &answers[0].1 else {
+        panic!("{answers:?}")
+    };
+    serde_json::from_value(output.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn approve_records_before_answering_so_a_failed_record_write_sends_no_answer() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    at_the_promotion_gate(&w).await;
+    // Another write lands just before the approval's: its conditional write fails.
+    let store = w.store.clone();
+    w.store.before_next_save(Box::new(move || {
+        let mut d = store.only_deployment();
+        d.revision += 1;
+        store.replace(d);
+    }));
+    let error = approve_as(&w, &orchestrator, "ana").await.unwrap_err();
+    assert_eq!(error.error_name(), ErrorName::Retryable, "{error}");
+    assert!(
+        orchestrator.task_answers().is_empty(),
+        "the state machine was not told to go on: {:?}",
+        orchestrator.task_answers()
+    );
+    // The retry records and answers; the promotion follows.
+    approve_as(&w, &orchestrator, "ana").await.unwrap();
+    w.finalize(answered_cursor(&orchestrator)).await.unwrap();
+    assert_eq!(w.store.only_deployment().status, Status::Promoted);
+}
+
+#[tokio::test]
+async fn an_answer_lost_after_the_approval_is_recorded_is_sent_again_by_a_retried_approve() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    at_the_promotion_gate(&w).await;
+    orchestrator.fail_next_task_answer(sluice_core::ports::OrchestratorError::Unavailable {
+        operation: "SendTaskSuccess",
+        what: "token-1".into(),
+        message: "503".into(),
+    });
+    let error = approve_as(&w, &orchestrator, "ana").await.unwrap_err();
+    assert_eq!(error.error_name(), ErrorName::Retryable, "{error}");
+    let d = w.store.only_deployment();
+    let approvals = |w: &World| {
+        w.store
+            .events(&w.store.only_deployment().id)
+            .into_iter()
+            .filter(|e| matches!(e.kind, EventKind::Approved { .. }))
+            .count()
+    };
+    assert_eq!(approvals(&w), 1, "the approval is on record");
+    // The recorded approval alone lets the state machine's next step promote.
+    let decided = d.last_analysis.unwrap().decision;
+    assert_eq!(decided.action(), DecisionAction::Promote);
+    let outcome = approve_as(&w, &orchestrator, "ana").await.unwrap();
+    assert_eq!(
+        outcome,
+        OperatorOutcome::Resumed {
+            decision: "promote".into()
+        }
+    );
+    assert_eq!(approvals(&w), 1, "recorded once");
+    let next = answered_cursor(&orchestrator);
+    assert_eq!(next.decision, Some(DecisionAction::Promote));
+    w.finalize(next).await.unwrap();
+    assert_eq!(w.store.only_deployment().status, Status::Promoted);
+}
+
+#[tokio::test]
+async fn a_retried_approve_whose_answer_already_arrived_changes_nothing() {
+    let w = World::new();
+    let orchestrator = MemoryOrchestrator::new();
+    at_the_promotion_gate(&w).await;
+    orchestrator.fail_next_task_answer(sluice_core::ports::OrchestratorError::Unavailable {
+        operation: "SendTaskSuccess",
+        what: "token-1".into(),
+        message: "timed out".into(),
+    });
+    assert!(approve_as(&w, &orchestrator, "ana").await.is_err());
+    let revision = w.store.only_deployment().revision;
+    // The first answer did reach the state machine: the token is spent.
+    orchestrator.fail_next_task_answer(sluice_core::ports::OrchestratorError::TaskTokenInvalid {
+        message: "Task Timed Out".into(),
+    });
+    let outcome = approve_as(&w, &orchestrator, "ana").await.unwrap();
+    assert!(
+        matches!(outcome, OperatorOutcome::Unchanged(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(w.store.only_deployment().revision, revision);
+}

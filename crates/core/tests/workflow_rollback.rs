@@ -44,7 +44,13 @@ async fn a_gradual_rollback_ramps_down_through_the_spec_steps() {
     let cursor = w.run_step(cursor, 10, 5).await; // 50 % fails
     assert_eq!(cursor.decision, Some(DecisionAction::RollBack));
     let before = w.clock.now();
-    w.rollback(cursor).await.unwrap();
+    let (_, waits) = w
+        .rollback_waits(RollbackRequest {
+            cursor,
+            error: None,
+        })
+        .await
+        .unwrap();
     let changes = w.router.changes();
     assert_eq!(
         &changes[2..],
@@ -54,7 +60,21 @@ async fn a_gradual_rollback_ramps_down_through_the_spec_steps() {
             WeightPair::ALL_STABLE
         ]
     );
-    assert_eq!(w.clock.now() - before, chrono::Duration::seconds(20));
+    // Each change: one sync poll (1 s here), then the ramp's 10 s hold above 0 %.
+    assert_eq!(waits, vec![1, 10, 1, 10, 1]);
+    assert_eq!(w.clock.now() - before, chrono::Duration::seconds(23));
+    let d = w.store.only_deployment();
+    assert_eq!(d.status, Status::RolledBack);
+    let ramped: Vec<f64> = w
+        .store
+        .events(&d.id)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::RampedDown { asked_percent, .. } => Some(asked_percent),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ramped, vec![25.0, 5.0, 0.0], "each ramp step is recorded");
 }
 
 #[tokio::test]
@@ -69,16 +89,7 @@ async fn a_caught_error_becomes_the_rollback_reason() {
                 .into(),
         }),
     };
-    roll_back(
-        &w.store,
-        &w.router,
-        &w.notifier,
-        &w.orchestrator,
-        &w.clock,
-        request,
-    )
-    .await
-    .unwrap();
+    w.rollback_waits(request).await.unwrap();
     let d = w.store.only_deployment();
     assert_eq!(
         d.outcome.unwrap().reason,
@@ -140,4 +151,205 @@ async fn a_store_outage_is_retryable_and_a_notification_outage_is_not_an_error()
     });
     let (name, _) = error_names(w.shift(cursor).await);
     assert_eq!(name, ErrorName::Retryable);
+}
+
+/// A gradual rollback's request whose 50 % step failed: the ramp is [25, 5] at 10 s each.
+#[allow(clippy::unwrap_used)] // a test helper
+async fn failed_at_fifty_with_a_ramp(w: &World) -> Cursor {
+    let mut req = request();
+    req["rollback"] = json!({"steps": [25, 5], "stepSeconds": 10});
+    let cursor = w.validate(req).await.unwrap();
+    let cursor = w.run_step(cursor, 10, 0).await;
+    let cursor = w.run_step(cursor, 10, 5).await;
+    assert_eq!(cursor.decision, Some(DecisionAction::RollBack));
+    cursor
+}
+
+#[tokio::test]
+async fn a_rollback_step_never_sleeps_in_the_function() {
+    let w = World::new();
+    let cursor = failed_at_fifty_with_a_ramp(&w).await;
+    let before = w.clock.now();
+    let next = w
+        .rollback_once(RollbackRequest {
+            cursor,
+            error: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        w.clock.now(),
+        before,
+        "the state machine's Wait holds each ramp step"
+    );
+    assert_eq!(next.ramp_wait_seconds, Some(1), "the sync poll comes first");
+    assert_eq!(w.router.weights(&records()), WeightPair::for_percent(25.0));
+    assert_eq!(w.store.only_deployment().status, Status::RollingBack);
+}
+
+#[tokio::test]
+async fn a_retried_ramp_never_sends_the_canary_more_than_route_53_already_gives_it() {
+    let w = World::new();
+    let cursor = failed_at_fifty_with_a_ramp(&w).await;
+    // An earlier try reached 5 % in Route 53 and died before it recorded anything.
+    w.router
+        .add_records(&records(), WeightPair::for_percent(5.0));
+    let shifted = w.router.changes().len();
+    let mut cursor = cursor;
+    for _ in 0..10 {
+        cursor = w.rollback(cursor).await.unwrap();
+        if w.store.only_deployment().status == Status::RolledBack {
+            break;
+        }
+    }
+    assert_eq!(w.store.only_deployment().status, Status::RolledBack);
+    for change in &w.router.changes()[shifted..] {
+        assert!(
+            change.canary_percent() <= 5.0,
+            "the retry raised the canary to {change}"
+        );
+    }
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
+}
+
+/// Runs Rollback invocations (the clock moving by each wait) until the canary's share in
+/// Route 53 is `percent`; returns the cursor for the next invocation.
+#[allow(clippy::unwrap_used)] // a test helper
+async fn ramp_until(w: &World, cursor: Cursor, percent: f64) -> Cursor {
+    let mut cursor = cursor;
+    for _ in 0..20 {
+        if w.router.weights(&records()) == WeightPair::for_percent(percent) {
+            return cursor;
+        }
+        cursor = w
+            .rollback_once(RollbackRequest {
+                cursor,
+                error: None,
+            })
+            .await
+            .unwrap();
+        w.clock
+            .advance(i64::from(cursor.ramp_wait_seconds.unwrap()));
+    }
+    panic!("the ramp never reached {percent}%")
+}
+
+#[tokio::test]
+async fn a_takeover_between_two_ramp_steps_fences_the_next_one() {
+    let w = World::new();
+    let cursor = failed_at_fifty_with_a_ramp(&w).await;
+    let cursor = ramp_until(&w, cursor, 25.0).await;
+    take_over(&w.store);
+    let changes = w.router.changes().len();
+    let (name, _) = error_names(
+        w.rollback_once(RollbackRequest {
+            cursor,
+            error: None,
+        })
+        .await,
+    );
+    assert_eq!(name, ErrorName::Fenced);
+    assert_eq!(w.router.changes().len(), changes, "no write once fenced");
+}
+
+#[tokio::test]
+async fn a_takeover_landing_during_a_ramp_write_gets_stable_back() {
+    let w = World::new();
+    let cursor = failed_at_fifty_with_a_ramp(&w).await;
+    let cursor = ramp_until(&w, cursor, 25.0).await;
+    // Past the hold: the next invocation writes 5 %, and a takeover lands just before.
+    let cursor = w
+        .rollback_once(RollbackRequest {
+            cursor,
+            error: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(cursor.ramp.as_ref().map(|r| r.in_sync), Some(true));
+    let store = w.store.clone();
+    w.router
+        .before_next_set(Box::new(move || take_over(&store)));
+    let (name, _) = error_names(
+        w.rollback_once(RollbackRequest {
+            cursor,
+            error: None,
+        })
+        .await,
+    );
+    assert_eq!(name, ErrorName::Fenced);
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
+}
+
+#[tokio::test]
+async fn a_ramp_step_retried_after_a_failure_goes_on_down_from_where_it_was() {
+    let w = World::new();
+    let cursor = failed_at_fifty_with_a_ramp(&w).await;
+    let cursor = ramp_until(&w, cursor, 25.0).await;
+    let cursor = w
+        .rollback_once(RollbackRequest {
+            cursor,
+            error: None,
+        })
+        .await
+        .unwrap(); // in sync: the hold
+    w.clock.advance(10);
+    // The 5 % write lands, its record does not: the invocation fails and is retried as it was.
+    let store = w.store.clone();
+    w.store.before_next_save(Box::new(move || {
+        store.fail_next(StorageFailure::Unavailable {
+            operation: "TransactWriteItems",
+            what: "deployment exec-1".into(),
+            message: "503".into(),
+        })
+    }));
+    let failed = w
+        .rollback_once(RollbackRequest {
+            cursor: cursor.clone(),
+            error: None,
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(w.router.weights(&records()), WeightPair::for_percent(5.0));
+    let shifted = w.router.changes().len();
+    let (_, _) = w
+        .rollback_waits(RollbackRequest {
+            cursor,
+            error: None,
+        })
+        .await
+        .unwrap();
+    for change in &w.router.changes()[shifted..] {
+        assert!(
+            change.canary_percent() < 5.0,
+            "the retry raised the canary to {change}"
+        );
+    }
+    assert_eq!(w.router.weights(&records()), WeightPair::ALL_STABLE);
+    assert_eq!(w.store.only_deployment().status, Status::RolledBack);
+}
+
+#[tokio::test]
+async fn every_ramp_step_extends_the_lock_past_its_hold() {
+    let w = World::new();
+    let mut req = request();
+    req["rollback"] = json!({"steps": [25, 5], "stepSeconds": 600});
+    let cursor = w.validate(req).await.unwrap();
+    let cursor = w.run_step(cursor, 10, 0).await;
+    let mut cursor = w.run_step(cursor, 10, 5).await;
+    for _ in 0..5 {
+        cursor = w
+            .rollback_once(RollbackRequest {
+                cursor,
+                error: None,
+            })
+            .await
+            .unwrap();
+        let lease = w.store.lock_of("checkout-api").unwrap().lease_until;
+        let wait = i64::from(cursor.ramp_wait_seconds.unwrap());
+        assert!(
+            lease > w.clock.now() + chrono::Duration::seconds(wait + 600),
+            "lease {lease} too short for a wait of {wait} s"
+        );
+        w.clock.advance(wait);
+    }
 }

@@ -347,3 +347,46 @@ async fn a_missing_or_alarming_canary_slot_alarm_is_refused_naming_its_field() {
     );
     assert!(w.store.deployments().is_empty());
 }
+
+#[tokio::test]
+async fn a_rollback_ramp_longer_than_its_bound_is_refused_naming_the_field() {
+    let w = World::new();
+    let mut req = request();
+    req["rollback"] = json!({"steps": [50, 25, 10, 5], "stepSeconds": 10_000});
+    let (name, message) = error_names(w.validate(req).await);
+    assert_eq!(name, ErrorName::Invalid);
+    assert!(message.contains("rollback.stepSeconds"), "{message}");
+    assert!(w.store.lock_of("checkout-api").is_none());
+}
+
+#[tokio::test]
+async fn a_plan_that_could_outlive_the_state_machine_is_refused_naming_the_bake() {
+    let w = World::new();
+    let mut req = request();
+    // Ten steps of a day, each re-judged up to 10 times: more than the execution may run.
+    req["strategy"] = json!({
+        "kind": "canary",
+        "steps": [10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+        "bakeSeconds": 86_400
+    });
+    req["analysis"]["onInconclusive"] = json!({"action": "retry", "maxRetries": 10});
+    let (name, message) = error_names(w.validate(req).await);
+    assert_eq!(name, ErrorName::Invalid);
+    assert!(message.contains("strategy.bakeSeconds"), "{message}");
+}
+
+#[tokio::test]
+async fn validate_leases_the_lock_until_the_first_shift_not_for_the_whole_deployment() {
+    let w = World::new();
+    w.validate(request()).await.unwrap();
+    let lease = w.store.lock_of("checkout-api").unwrap().lease_until;
+    // The next step (the first shift) follows at once: the lease covers its retries, no more.
+    assert!(
+        lease > w.clock.now() + chrono::Duration::minutes(10),
+        "{lease}"
+    );
+    assert!(
+        lease <= w.clock.now() + chrono::Duration::hours(1),
+        "{lease}"
+    );
+}

@@ -111,6 +111,14 @@ impl<S: ServiceLocks> ServiceLocks for MeteredStore<S> {
     async fn lock(&self, service: &str) -> Result<Option<ServiceLock>, LockError> {
         self.0.lock(service).await
     }
+    async fn renew_lock(
+        &self,
+        service: &str,
+        deployment: &DeploymentId,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), LockError> {
+        self.0.renew_lock(service, deployment, lease_until).await
+    }
     async fn locked_services(&self) -> Result<Vec<String>, LockError> {
         self.0.locked_services().await
     }

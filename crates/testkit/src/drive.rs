@@ -213,6 +213,8 @@ pub enum Stage {
     Bake,
     /// After Analyze, before the decision is routed.
     Decide,
+    /// Between two Rollback invocations: the wait is `cursor.ramp_wait_seconds`.
+    RampDown,
 }
 
 /// How time passes during a drive: an in-memory world moves its clock and writes the traffic
@@ -236,6 +238,9 @@ impl<P> Pace<P> for RealTime {
         if let (Stage::Bake, Some(due)) = (stage, cursor.analyze_at) {
             let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
             tokio::time::sleep(wait + std::time::Duration::from_millis(200)).await;
+        }
+        if let (Stage::RampDown, Some(seconds)) = (stage, cursor.ramp_wait_seconds) {
+            tokio::time::sleep(std::time::Duration::from_secs(u64::from(seconds))).await;
         }
     }
 
@@ -301,9 +306,15 @@ pub async fn drive_to_end<P: Ports>(
         match route {
             Route::Shift => {
                 pace.at(ports, Stage::Shift, &cursor).await;
-                cursor = shift_traffic(ports.store(), ports.router(), ports.clock(), cursor)
-                    .await
-                    .map_err(failed("ShiftTraffic"))?;
+                cursor = shift_traffic(
+                    ports.store(),
+                    ports.router(),
+                    ports.notifier(),
+                    ports.clock(),
+                    cursor,
+                )
+                .await
+                .map_err(failed("ShiftTraffic"))?;
                 loop {
                     pace.at(ports, Stage::Sync, &cursor).await;
                     cursor = check_sync(
@@ -340,6 +351,7 @@ pub async fn drive_to_end<P: Ports>(
                 let cursor = finalize(
                     ports.store(),
                     ports.router(),
+                    ports.alarms(),
                     ports.notifier(),
                     ports.orchestrator(),
                     ports.clock(),
@@ -354,20 +366,29 @@ pub async fn drive_to_end<P: Ports>(
                 });
             }
             Route::RollBack => {
-                let request = RollbackRequest {
-                    cursor,
-                    error: None,
-                };
-                let cursor = roll_back(
-                    ports.store(),
-                    ports.router(),
-                    ports.notifier(),
-                    ports.orchestrator(),
-                    ports.clock(),
-                    request,
-                )
-                .await
-                .map_err(failed("Rollback"))?;
+                // The definition's loop: Rollback, then its wait, until it is complete.
+                let mut cursor = cursor;
+                loop {
+                    let request = RollbackRequest {
+                        cursor,
+                        error: None,
+                    };
+                    cursor = roll_back(
+                        ports.store(),
+                        ports.router(),
+                        ports.notifier(),
+                        ports.orchestrator(),
+                        ports.clock(),
+                        ports.config().sync,
+                        request,
+                    )
+                    .await
+                    .map_err(failed("Rollback"))?;
+                    if cursor.ramp_wait_seconds.is_none() {
+                        break;
+                    }
+                    pace.at(ports, Stage::RampDown, &cursor).await;
+                }
                 return Ok(Ended {
                     route: Route::RollBack,
                     cursor,
@@ -394,9 +415,15 @@ async fn analyzed<P: Ports>(
     cursor: Cursor,
 ) -> Result<Cursor, DriveError> {
     pace.at(ports, Stage::Bake, &cursor).await;
-    let cursor = analyze_step(ports.store(), ports.metrics(), ports.clock(), cursor)
-        .await
-        .map_err(failed("Analyze"))?;
+    let cursor = analyze_step(
+        ports.store(),
+        ports.metrics(),
+        ports.alarms(),
+        ports.clock(),
+        cursor,
+    )
+    .await
+    .map_err(failed("Analyze"))?;
     pace.at(ports, Stage::Decide, &cursor).await;
     Ok(cursor)
 }

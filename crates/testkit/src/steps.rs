@@ -27,9 +27,15 @@ pub async fn validated(ports: &impl Ports, request: &Value, name: &str) -> Curso
 
 /// The cursor's step shifted.
 pub async fn shifted(ports: &impl Ports, cursor: Cursor) -> Cursor {
-    shift_traffic(ports.store(), ports.router(), ports.clock(), cursor)
-        .await
-        .unwrap()
+    shift_traffic(
+        ports.store(),
+        ports.router(),
+        ports.notifier(),
+        ports.clock(),
+        cursor,
+    )
+    .await
+    .unwrap()
 }
 
 /// The cursor's change polled once (in sync on moto and by default in memory).

@@ -19,11 +19,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError> {
     let cursor: Cursor = parse_event(event)?;
     let span = deployment_span(&cursor.deployment.id);
-    Ok(
-        analyze_step(ports.store(), ports.metrics(), ports.clock(), cursor)
-            .instrument(span)
-            .await?,
+    Ok(analyze_step(
+        ports.store(),
+        ports.metrics(),
+        ports.alarms(),
+        ports.clock(),
+        cursor,
     )
+    .instrument(span)
+    .await?)
 }
 
 #[cfg(test)]

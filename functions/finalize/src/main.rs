@@ -20,6 +20,7 @@ async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError
     Ok(finalize(
         ports.store(),
         ports.router(),
+        ports.alarms(),
         ports.notifier(),
         ports.orchestrator(),
         ports.clock(),
@@ -64,9 +65,15 @@ mod tests {
         let live_at = live_at(p, &cursor).await;
         world.put_green_traffic(live_at, 1, 20.0, 0.0).await;
         until_due(&cursor).await;
-        let cursor = sluice_core::workflow::analyze_step(p.store(), p.metrics(), p.clock(), cursor)
-            .await
-            .unwrap();
+        let cursor = sluice_core::workflow::analyze_step(
+            p.store(),
+            p.metrics(),
+            p.alarms(),
+            p.clock(),
+            cursor,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             cursor.decision.map(|d| d.as_str()),
             Some("promote"),

@@ -18,11 +18,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 async fn handle(ports: &impl Ports, event: Value) -> Result<Cursor, HandlerError> {
     let cursor: Cursor = parse_event(event)?;
     let span = deployment_span(&cursor.deployment.id);
-    Ok(
-        shift_traffic(ports.store(), ports.router(), ports.clock(), cursor)
-            .instrument(span)
-            .await?,
+    Ok(shift_traffic(
+        ports.store(),
+        ports.router(),
+        ports.notifier(),
+        ports.clock(),
+        cursor,
     )
+    .instrument(span)
+    .await?)
 }
 
 #[cfg(test)]

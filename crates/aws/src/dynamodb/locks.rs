@@ -13,6 +13,7 @@ use super::{
     Condition, DynamoDbStore, TRANSACTION_ITEMS, TransactFailure, condition_failed_at, keys,
     lock_what,
 };
+use crate::failure;
 
 impl ServiceLocks for DynamoDbStore {
     async fn acquire_lock(&self, lock: &ServiceLock, now: DateTime<Utc>) -> Result<(), LockError> {
@@ -154,6 +155,41 @@ impl ServiceLocks for DynamoDbStore {
         }
         tracing::info!(service, %deployment, "lock released");
         Ok(())
+    }
+
+    async fn renew_lock(
+        &self,
+        service: &str,
+        deployment: &DeploymentId,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), LockError> {
+        let what = format!("{} for deployment {deployment}", lock_what(service));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::key(keys::service_pk(service), keys::LOCK_SK)))
+            .update_expression("SET #lease = :until")
+            .condition_expression("#dep = :me")
+            .expression_attribute_names("#lease", items::LEASE_UNTIL)
+            .expression_attribute_names("#dep", items::DEPLOYMENT_ID)
+            .expression_attribute_values(":until", s(keys::instant(lease_until)))
+            .expression_attribute_values(":me", s(deployment.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::debug!(service, %deployment, %lease_until, "lease renewed");
+                Ok(())
+            }
+            Err(error) if failure::code(&error) == Some("ConditionalCheckFailedException") => {
+                Err(LockError::NotHeld {
+                    service: service.to_string(),
+                    deployment: deployment.clone(),
+                })
+            }
+            Err(error) => Err(self.error("UpdateItem", &what, &error).into()),
+        }
     }
 
     async fn lock(&self, service: &str) -> Result<Option<ServiceLock>, LockError> {

@@ -299,6 +299,51 @@ async fn one_lock_per_service_with_takeover_after_the_lease_and_alarm_lookup() {
 }
 
 #[tokio::test]
+async fn only_the_holder_renews_the_lease_and_a_released_lock_is_not_renewed() {
+    let (_aws, store) = store().await;
+    let (first, _) = created("renewing", "dep-holder");
+    let (other, _) = created("renewing", "dep-other");
+    store
+        .acquire_lock(&lock_of(&first, at(600)), at(1))
+        .await
+        .unwrap();
+
+    store
+        .renew_lock("renewing", &first.id, at(4000))
+        .await
+        .unwrap();
+    let lock = store.lock("renewing").await.unwrap().unwrap();
+    assert_eq!(
+        (lock.deployment.id, lock.lease_until),
+        (first.id.clone(), at(4000))
+    );
+    assert_eq!(
+        lock.alarms,
+        lock_of(&first, at(600)).alarms,
+        "the alarms stay"
+    );
+
+    let refused = store.renew_lock("renewing", &other.id, at(9000)).await;
+    assert!(
+        matches!(&refused, Err(LockError::NotHeld { deployment, .. }) if *deployment == other.id),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.lock("renewing").await.unwrap().unwrap().lease_until,
+        at(4000)
+    );
+
+    store.release_lock("renewing", &first.id).await.unwrap();
+    let gone = store.renew_lock("renewing", &first.id, at(9000)).await;
+    assert!(matches!(gone, Err(LockError::NotHeld { .. })), "{gone:?}");
+    assert_eq!(
+        store.lock("renewing").await.unwrap(),
+        None,
+        "no lock comes back"
+    );
+}
+
+#[tokio::test]
 async fn a_trigger_key_is_new_once_then_seen_with_its_execution() {
     let (aws, store) = store().await;
     let record = TriggerRecord {

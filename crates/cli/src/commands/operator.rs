@@ -94,6 +94,7 @@ fn from_takeover(
             "already-ended",
             format!("deployment {id} had already ended: {status}"),
         ),
+        TakeoverOutcome::Refused { reason, .. } => ("refused", reason),
         TakeoverOutcome::Ignored { .. } | TakeoverOutcome::NothingActive { .. } => {
             ("unchanged", format!("deployment {id}: nothing to do"))
         }

@@ -113,6 +113,9 @@ impl Pace<MemoryPorts> for MemoryPace<'_> {
         match stage {
             Stage::Shift => p.clock.advance(2),
             Stage::Sync => p.clock.advance(3),
+            Stage::RampDown => p
+                .clock
+                .advance(i64::from(cursor.ramp_wait_seconds.unwrap_or(0))),
             Stage::Bake => {
                 let due = cursor.analyze_at.unwrap();
                 let from = p.clock.now();
@@ -206,7 +209,7 @@ pub async fn moto_started(
     )
     .await
     .unwrap();
-    shift_traffic(p.store(), p.router(), p.clock(), cursor)
+    shift_traffic(p.store(), p.router(), p.notifier(), p.clock(), cursor)
         .await
         .unwrap()
 }
@@ -240,7 +243,7 @@ pub async fn moto_baked(world: &MotoWorld, cursor: Cursor) -> Cursor {
 
 pub async fn moto_analyze(world: &MotoWorld, cursor: Cursor) -> Cursor {
     let p = &world.ports;
-    analyze_step(p.store(), p.metrics(), p.clock(), cursor)
+    analyze_step(p.store(), p.metrics(), p.alarms(), p.clock(), cursor)
         .await
         .unwrap()
 }

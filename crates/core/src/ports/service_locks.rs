@@ -30,6 +30,15 @@ pub enum LockError {
         holder: DeploymentId,
         lease_until: DateTime<Utc>,
     },
+    /// Renewing a lease the deployment no longer holds (released by a takeover, or expired and
+    /// taken by another deployment).
+    #[error(
+        "service {service}'s lock is not held by deployment {deployment}; its lease was not renewed"
+    )]
+    NotHeld {
+        service: String,
+        deployment: DeploymentId,
+    },
     #[error(transparent)]
     Storage(#[from] StorageFailure),
 }
@@ -37,7 +46,7 @@ pub enum LockError {
 impl LockError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            LockError::LockHeld { .. } => false,
+            LockError::LockHeld { .. } | LockError::NotHeld { .. } => false,
             LockError::Storage(failure) => failure.is_retryable(),
         }
     }
@@ -58,6 +67,16 @@ pub trait ServiceLocks: Send + Sync {
         &self,
         service: &str,
         deployment: &DeploymentId,
+    ) -> impl Future<Output = Result<(), LockError>> + Send;
+
+    /// Moves the lease of the lock `deployment` holds to `lease_until` (each step of the state
+    /// machine extends it past the next step's due time); `LockError::NotHeld` when the lock is
+    /// gone or another deployment's.
+    fn renew_lock(
+        &self,
+        service: &str,
+        deployment: &DeploymentId,
+        lease_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), LockError>> + Send;
 
     fn lock(

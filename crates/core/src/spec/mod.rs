@@ -4,6 +4,7 @@
 mod defaults;
 mod errors;
 mod hooks;
+mod limits;
 mod model;
 mod strategy;
 mod validate;
@@ -12,6 +13,10 @@ pub use defaults::merge_over_defaults;
 pub use errors::{FieldError, SpecErrors, SpecWarning};
 pub use hooks::{
     HookKind, HooksSpec, MAX_HOOK_TIMEOUT_SECONDS, MIN_HOOK_TIMEOUT_SECONDS, is_lambda_function_arn,
+};
+pub use limits::{
+    APPROVAL_TIMEOUT_SECONDS, EXECUTION_TIMEOUT_SECONDS, LEASE_MARGIN_SECONDS,
+    MAX_ROLLBACK_RAMP_SECONDS, SYNC_MAX_POLLS, SYNC_POLL_SECONDS, TASK_SECONDS, sync_seconds,
 };
 pub use model::{
     AnalysisSpec, Approval, DeploymentSpec, Dimensions, InconclusiveAction, InconclusivePolicy,

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::errors::{FieldError, SpecErrors, SpecWarning};
+use super::limits::{EXECUTION_TIMEOUT_SECONDS, MAX_ROLLBACK_RAMP_SECONDS};
 use super::model::{AnalysisSpec, DeploymentSpec, RecordType, ReleaseSpec, RollbackSpec, SlotSpec};
 use super::strategy::Strategy;
 use crate::metrics::{MetricQuery, MetricRef, Statistic};
@@ -40,6 +41,7 @@ impl DeploymentSpec {
         if let Some(hooks) = &self.hooks {
             errors.0.extend(hooks.problems());
         }
+        self.check_duration(&mut errors);
         if let Some(rps) = self.expected_requests_per_second
             && !(rps.is_finite() && rps > 0.0)
         {
@@ -73,6 +75,36 @@ impl DeploymentSpec {
                 })
             })
             .collect()
+    }
+
+    /// The ramp-down and the whole plan must fit their bounds, so the state machine's timeout
+    /// never cuts a valid deployment short.
+    fn check_duration(&self, errors: &mut Problems) {
+        let ramp = self.rollback_ramp_seconds();
+        if ramp > MAX_ROLLBACK_RAMP_SECONDS {
+            errors.push(
+                "rollback.stepSeconds",
+                format!(
+                    "{} ramp-down steps of {} s hold for {ramp} s, more than the \
+                     {MAX_ROLLBACK_RAMP_SECONDS} s a rollback may take: use fewer steps or \
+                     shorter holds",
+                    self.rollback.percents().len() - 1,
+                    self.rollback.step_seconds
+                ),
+            );
+        }
+        let longest = self.longest_run_seconds();
+        if longest > EXECUTION_TIMEOUT_SECONDS {
+            errors.push(
+                self.bake_field(),
+                format!(
+                    "the plan can run for {longest} s (every step's sync, TTL and bake, each \
+                     re-judgement analysis.failureLimit and analysis.onInconclusive allow, the \
+                     approvals and the rollback), more than the {EXECUTION_TIMEOUT_SECONDS} s a \
+                     deployment may run: bake shorter, or use fewer steps or re-judgements"
+                ),
+            );
+        }
     }
 
     fn check_identity(&self, errors: &mut Problems) {

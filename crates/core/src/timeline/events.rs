@@ -311,6 +311,29 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
             format!("rolling back ({}): {reason}", controller.describe()),
             Vec::new(),
         ),
+        EventKind::RampedDown {
+            weights,
+            canary_share,
+            ..
+        } => {
+            facts.push(Fact::TrafficMoved {
+                canary_share: *canary_share,
+                step: None,
+            });
+            (
+                None,
+                format!(
+                    "ramping down: Route 53 weights {} {} / {} {} → {} {}",
+                    context.stable(),
+                    weights.stable(),
+                    context.canary(),
+                    weights.canary(),
+                    context.canary(),
+                    percent(*canary_share)
+                ),
+                Vec::new(),
+            )
+        }
         EventKind::RolledBack {
             reason,
             weights,
@@ -342,6 +365,11 @@ pub fn project<'e>(event: &'e HistoryEvent, context: &ViewContext<'_>) -> EventV
                     .collect(),
             )
         }
+        EventKind::PromotionStarted { .. } => (
+            None,
+            format!("promoting: {} to 100%", context.canary()),
+            Vec::new(),
+        ),
         EventKind::Promoted { weights, .. } => {
             facts.push(Fact::TrafficMoved {
                 canary_share: weights.canary_percent(),

@@ -42,6 +42,8 @@ pub async fn await_approval(
         .clone()
         .unwrap_or_else(|| "approval requested".into());
     deployment.task_token = Some(request.task_token);
+    // A new wait: an earlier approval's answer is no longer one to send again.
+    deployment.approved_token = None;
     let event = deployment
         .transition(
             Status::AwaitingApproval,

@@ -37,10 +37,27 @@ pub struct Cursor {
     pub hooks: Option<HookInvocations>,
     /// Whether the last hook check passed; the definition routes on it right after the check.
     pub hook_passed: Option<bool>,
+    /// The gradual rollback's last Route 53 change, as the Rollback step left it.
+    pub ramp: Option<RampChange>,
+    /// Seconds the state machine waits before Rollback runs again; absent once the rollback
+    /// is complete.
+    pub ramp_wait_seconds: Option<u32>,
+}
+
+/// Where a gradual rollback stands between two Rollback invocations: its last change, and
+/// whether it was seen in sync (then its hold is what the state machine waited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RampChange {
+    pub change_id: String,
+    #[serde(default)]
+    pub in_sync: bool,
+    #[serde(default)]
+    pub polls: u32,
 }
 
 fn default_poll_seconds() -> u32 {
-    5
+    crate::spec::SYNC_POLL_SECONDS
 }
 
 impl Cursor {
@@ -60,6 +77,8 @@ impl Cursor {
             reason: None,
             hooks: HookInvocations::of(deployment),
             hook_passed: None,
+            ramp: None,
+            ramp_wait_seconds: None,
         }
     }
 }

@@ -5,7 +5,10 @@ use super::error::{ErrorName, WorkflowError};
 use super::queue::after_end;
 use super::record::{load, notify};
 use super::rollback::complete_rollback;
-use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status, TrafficState};
+use super::verify::assert_weights;
+use crate::deployment::{
+    Controller, Deployment, EventKind, Outcome, Status, TakeoverTarget, TrafficState,
+};
 use crate::plan::WeightPair;
 use crate::ports::{
     Clock, DeploymentKey, Deployments, DeploymentsError, Notifier, Orchestrator, RecordSet,
@@ -61,6 +64,10 @@ pub enum TakeoverOutcome {
     /// The deployment had already ended otherwise (promoted, failed).
     #[serde(rename_all = "camelCase")]
     AlreadyEnded { deployment: String, status: Status },
+    /// Another takeover with another target drives the deployment (an operator's forced
+    /// promotion): this one was refused and changed nothing.
+    #[serde(rename_all = "camelCase")]
+    Refused { deployment: String, reason: String },
 }
 
 /// Everything the emergency path needs.
@@ -112,15 +119,25 @@ where
             let controller = Controller::Alarm {
                 alarm: alarm.alarm_name.clone(),
             };
-            outcomes.push(
-                self.take_over(
+            match self
+                .take_over(
                     &lock.deployment,
                     controller,
                     &reason,
                     Some(alarm.state_change_time),
                 )
-                .await?,
-            );
+                .await
+            {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(refused @ WorkflowError::TakeoverRefused { .. }) => {
+                    tracing::warn!(deployment_id = %lock.deployment.id, error = %refused, "alarm takeover refused");
+                    outcomes.push(TakeoverOutcome::Refused {
+                        deployment: lock.deployment.id.to_string(),
+                        reason: refused.to_string(),
+                    });
+                }
+                Err(other) => return Err(other),
+            }
         }
         if outcomes.is_empty() {
             tracing::info!(alarm = %alarm.alarm_name, "no active deployment names this alarm; nothing to roll back");
@@ -134,8 +151,10 @@ where
     /// Takes a deployment away from the state machine and returns all traffic to stable, in
     /// this order: a conditional write that bumps the revision (every later state-machine step
     /// is fenced off), 100 % stable in one Route 53 change, the execution stopped (and a waiting
-    /// approval failed), the rollback recorded with its reason and timing, the lock released,
-    /// a notification. Safe to run again, and concurrently.
+    /// approval failed), the weights read back and stable re-asserted until Route 53 carries it
+    /// (a state-machine write in flight may land after ours), the rollback recorded with its
+    /// reason and timing, the lock released, a notification. Safe to run again, and
+    /// concurrently; refused, before any write, when a forced promotion drives the deployment.
     pub async fn take_over(
         &self,
         key: &DeploymentKey,
@@ -149,7 +168,7 @@ where
             controller: controller.clone(),
         };
         let (mut deployment, waiting_token) = match self
-            .fence(key, &controller, Status::RollingBack, event)
+            .fence(key, &controller, TakeoverTarget::Stable, event)
             .await?
         {
             Fence::Held(deployment, token) => (*deployment, token),
@@ -169,6 +188,7 @@ where
             &format!("{reason} (taken over by {})", controller.describe()),
         )
         .await;
+        self.verify(&deployment, TakeoverTarget::Stable).await?;
 
         match complete_rollback(
             self.store,
@@ -210,7 +230,9 @@ where
     }
 
     /// An operator's forced promotion: the same fenced takeover, but to 100 % canary, skipping
-    /// the remaining steps and any analysis in progress. Recorded with who asked.
+    /// the remaining steps and any analysis in progress, verified like a rollback. Recorded with
+    /// who asked. Refused, before any write, while a rollback (an alarm's, an operator's, the
+    /// state machine's) is under way.
     pub async fn promote_now(
         &self,
         key: &DeploymentKey,
@@ -225,7 +247,7 @@ where
             request: "forced promotion".into(),
         };
         let (mut deployment, waiting_token) = match self
-            .fence(key, &controller, Status::Promoted, event)
+            .fence(key, &controller, TakeoverTarget::Canary, event)
             .await?
         {
             Fence::Held(deployment, token) => (*deployment, token),
@@ -240,6 +262,7 @@ where
             format!("promoted by {who}, skipping the remaining steps and analysis (forced)");
         self.stop_execution(&deployment, waiting_token, &reason)
             .await;
+        self.verify(&deployment, TakeoverTarget::Canary).await?;
         let now = self.clock.now();
         deployment.traffic = Some(TrafficState::all_canary(change.0.clone(), now));
         deployment.outcome = Some(Outcome {
@@ -269,13 +292,15 @@ where
     }
 
     /// The fence: a conditional write that hands the deployment to `controller`, re-read and
-    /// retried when the state machine wrote in between. A deployment already taken over is
-    /// returned as it is, so the takeover can be finished; one that has ended is reported.
+    /// retried when the state machine wrote in between. A deployment already taken over for the
+    /// same target is returned as it is, so the takeover can be finished; one taken over for
+    /// another target, or that cannot reach the target from its status, is refused before
+    /// anything is written; one that has ended is reported.
     async fn fence(
         &self,
         key: &DeploymentKey,
         controller: &Controller,
-        next: Status,
+        target: TakeoverTarget,
         event: EventKind,
     ) -> Result<Fence, WorkflowError> {
         let id = key.id.to_string();
@@ -295,18 +320,43 @@ where
                 }
                 _ => {}
             }
-            if deployment.controller != Controller::StateMachine {
+            match deployment.takeover_target() {
                 // Taken over already (another delivery, another alarm): finish the same job.
-                return Ok(Fence::Held(Box::new(deployment), None));
+                Some(current) if current == target => {
+                    return Ok(Fence::Held(Box::new(deployment), None));
+                }
+                Some(current) => {
+                    let reason = format!(
+                        "{} took it over first for {} (status {}); one takeover never undoes another's",
+                        deployment.controller.describe(),
+                        current.describe(),
+                        deployment.status
+                    );
+                    return Err(refused(&deployment, controller, target, reason));
+                }
+                None => {}
             }
-            let waiting_token = deployment.task_token.take();
+            let next = target.next_status();
+            if !deployment.status.can_become(next) {
+                let reason = format!(
+                    "the state machine has it {} and it cannot become {next} from there",
+                    deployment.status
+                );
+                return Err(refused(&deployment, controller, target, reason));
+            }
+            let waiting_token = deployment.task_token.take().or_else(|| {
+                // An approval recorded but perhaps not yet answered: the state machine may
+                // still wait on its token.
+                (deployment.status == Status::Analyzing)
+                    .then(|| deployment.approved_token.take())
+                    .flatten()
+            });
             deployment.controller = controller.clone();
-            // The write that fences keeps the status; reaching `next` is recorded after the
+            // The write that fences keeps the status; reaching the target is recorded after the
             // traffic change, except for a rollback, which is in progress from here on.
-            let fenced_status = if next == Status::RollingBack {
-                next
-            } else {
-                deployment.status
+            let fenced_status = match target {
+                TakeoverTarget::Stable => Status::RollingBack,
+                TakeoverTarget::Canary => deployment.status,
             };
             let written = deployment
                 .transition(fenced_status, self.clock.now(), event.clone())
@@ -325,6 +375,23 @@ where
             }
         }
         unreachable!("the loop returns on its last attempt")
+    }
+
+    /// Route 53 read back after the takeover's write, and its target re-asserted until it
+    /// carries it (a state-machine write in flight before the fence may land after ours).
+    async fn verify(
+        &self,
+        deployment: &Deployment,
+        target: TakeoverTarget,
+    ) -> Result<(), WorkflowError> {
+        assert_weights(
+            self.router,
+            self.notifier,
+            self.clock,
+            deployment,
+            target.weights(),
+        )
+        .await
     }
 
     /// Stops the execution and fails the approval it may wait on; failures are logged, since
@@ -390,4 +457,19 @@ where
 enum Fence {
     Held(Box<Deployment>, Option<String>),
     Ended(TakeoverOutcome),
+}
+
+/// The error for a takeover that may not happen: names the deployment, the takeover refused and
+/// why (the controller that holds it, or the status it cannot leave for the target).
+fn refused(
+    deployment: &Deployment,
+    controller: &Controller,
+    target: TakeoverTarget,
+    reason: String,
+) -> WorkflowError {
+    WorkflowError::TakeoverRefused {
+        id: deployment.id.clone(),
+        refused: format!("{} by {}", target.describe(), controller.describe()),
+        reason,
+    }
 }

@@ -120,6 +120,30 @@ pub enum WorkflowError {
     Orchestrator(#[from] OrchestratorError),
     #[error("deployment {id}: {message}")]
     Internal { id: String, message: String },
+    /// A takeover that would undo another's: its target differs from the current
+    /// controller's, or the deployment cannot reach it from where it is.
+    #[error("deployment {id}: {refused} refused: {reason}")]
+    TakeoverRefused {
+        id: DeploymentId,
+        refused: String,
+        reason: String,
+    },
+    /// Route 53 did not come to carry what the record says within the bounded re-asserts;
+    /// the operators were paged.
+    #[error(
+        "deployment {id}: Route 53 ({records}) still carries {found} after {attempts} attempts to \
+         restore {wanted}; operators paged through the notifications topic"
+    )]
+    NotVerified {
+        id: DeploymentId,
+        records: String,
+        wanted: String,
+        found: String,
+        attempts: u32,
+    },
+    /// An armed alarm is in ALARM when the state machine looks: treated as a failed analysis.
+    #[error("deployment {id} not promoted: {reason}")]
+    AlarmFiring { id: DeploymentId, reason: String },
 }
 
 impl WorkflowError {
@@ -127,7 +151,11 @@ impl WorkflowError {
     pub fn error_name(&self) -> ErrorName {
         match self {
             WorkflowError::Invalid(_) | WorkflowError::BadInput { .. } => ErrorName::Invalid,
-            WorkflowError::Conflict { .. } => ErrorName::Conflict,
+            WorkflowError::Conflict { .. } | WorkflowError::TakeoverRefused { .. } => {
+                ErrorName::Conflict
+            }
+            // Not retried: the state machine's Catch rolls back with the alarm as the reason.
+            WorkflowError::AlarmFiring { .. } => ErrorName::Invalid,
             WorkflowError::Fenced { .. } => ErrorName::Fenced,
             WorkflowError::NotFound(_) => ErrorName::NotFound,
             WorkflowError::SyncTimeout { .. } => ErrorName::SyncTimeout,
@@ -152,7 +180,8 @@ impl WorkflowError {
             | WorkflowError::Triggers(_)
             | WorkflowError::States(_)
             | WorkflowError::Orchestrator(_)
-            | WorkflowError::Internal { .. } => ErrorName::Internal,
+            | WorkflowError::Internal { .. }
+            | WorkflowError::NotVerified { .. } => ErrorName::Internal,
         }
     }
 }

@@ -13,6 +13,7 @@ mod emergency;
 mod error;
 mod finalize;
 mod hooks;
+mod lease;
 mod operator;
 mod queue;
 mod record;
@@ -21,13 +22,14 @@ mod shift;
 mod sync;
 mod trigger;
 mod validate;
+mod verify;
 
 pub use analyze::analyze_step;
 pub use approval::{ApprovalRequest, await_approval};
-pub use cursor::Cursor;
+pub use cursor::{Cursor, RampChange};
 pub use emergency::{AlarmNotification, Takeover, TakeoverOutcome};
 pub use error::{ErrorName, WorkflowError};
-pub use finalize::finalize;
+pub use finalize::{PROMOTION_SYNC_TIMEOUT, finalize};
 pub use hooks::{
     HOOK_FAILED, HOOK_SUCCEEDED, HookAnswer, HookCheckRequest, HookInvocations, HookPayload,
     HookSubject, HookVerdict, check_hook, failure_reason, judge_hook,
@@ -39,3 +41,6 @@ pub use shift::shift_traffic;
 pub use sync::{SyncLimits, check_sync};
 pub use trigger::{TriggerOutcome, trigger_release};
 pub use validate::{ValidateRequest, check_request, check_world, validate_deployment};
+pub use verify::{
+    REASSERT_ATTEMPTS, assert_stable, assert_weights, restore_recorded, verify_budget,
+};

@@ -9,7 +9,9 @@ use super::error::WorkflowError;
 use super::record::{ensure_driven, fenced, load, notify, save_driven};
 use crate::analysis::Decision;
 use crate::deployment::{Deployment, EventKind, Status};
-use crate::ports::{Clock, DeploymentKey, Deployments, DeploymentsError, Notifier, Orchestrator};
+use crate::ports::{
+    Clock, DeploymentKey, Deployments, DeploymentsError, Notifier, Orchestrator, OrchestratorError,
+};
 
 /// What an operator request did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +97,11 @@ pub async fn request_promotion(
 /// Lets a deployment held for approval (an approval gate, a pause, an inconclusive analysis
 /// whose spec says pause) carry on: with the decision that was held back, or as if the step
 /// had passed. A pause not yet reached is simply withdrawn.
+///
+/// The approval is recorded first (conditional on the revision read), then the waiting task is
+/// answered: a failed write sends nothing, and a failed answer leaves a record that lets the
+/// state machine's next step go on once it is answered. Running `approve` again sends that
+/// answer again; an answer the state machine already took changes nothing.
 pub async fn approve(
     store: &impl Deployments,
     orchestrator: &impl Orchestrator,
@@ -112,6 +119,11 @@ pub async fn approve(
                 d.requests.pause.take().is_some()
             })
             .await;
+        }
+        if deployment.status == Status::Analyzing
+            && let Some(token) = deployment.approved_token.clone()
+        {
+            return answer_again(orchestrator, &deployment, &token, who).await;
         }
         return Ok(OperatorOutcome::Unchanged(format!(
             "deployment {} is {}, not waiting for approval",
@@ -140,24 +152,10 @@ pub async fn approve(
             next_step: step + 1,
         },
     };
-    let mut cursor = Cursor::at(&deployment, step);
-    cursor.decision = Some(decision.action());
-    if let Decision::Advance { next_step } = decision {
-        cursor = Cursor {
-            decision: cursor.decision,
-            ..Cursor::at(&deployment, next_step)
-        };
-    }
-    cursor.reason = Some(format!("approved by {who}"));
-    let output: Value = serde_json::to_value(&cursor).map_err(|e| WorkflowError::Internal {
-        id: deployment.id.to_string(),
-        message: e.to_string(),
-    })?;
-    // Answer first: if the record write then fails, the state machine still moves on, and its
-    // next step accepts a deployment that is still marked as waiting.
-    orchestrator.send_task_success(&token, &output).await?;
+    let output = approved_cursor(&deployment, step, &decision, who)?;
 
     deployment.task_token = None;
+    deployment.approved_token = Some(token.clone());
     deployment.requests.pause = None;
     if let Some(mark) = deployment.last_analysis.as_mut() {
         mark.decision = decision.clone();
@@ -174,6 +172,11 @@ pub async fn approve(
         )
         .map_err(|_| fenced(&deployment))?;
     save_driven(store, &deployment, &event).await?;
+
+    if let Err(error) = orchestrator.send_task_success(&token, &output).await {
+        tracing::warn!(deployment_id = %deployment.id, %error, "approval recorded, but its answer did not reach the state machine; `sluice approve` again sends it");
+        return Err(error.into());
+    }
     notify(
         notifier,
         &deployment,
@@ -183,4 +186,54 @@ pub async fn approve(
     Ok(OperatorOutcome::Resumed {
         decision: decision.action().to_string(),
     })
+}
+
+/// The cursor an approval answers the waiting task with: the decision carried out, at the step
+/// it leads to.
+fn approved_cursor(
+    deployment: &Deployment,
+    step: usize,
+    decision: &Decision,
+    who: &str,
+) -> Result<Value, WorkflowError> {
+    let mut cursor = Cursor::at(deployment, step);
+    cursor.decision = Some(decision.action());
+    if let Decision::Advance { next_step } = decision {
+        cursor = Cursor {
+            decision: cursor.decision,
+            ..Cursor::at(deployment, *next_step)
+        };
+    }
+    cursor.reason = Some(format!("approved by {who}"));
+    serde_json::to_value(&cursor).map_err(|e| WorkflowError::Internal {
+        id: deployment.id.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Sends the answer of an approval already recorded whose first answer may not have arrived.
+/// A token the state machine has already spent means it did.
+async fn answer_again(
+    orchestrator: &impl Orchestrator,
+    deployment: &Deployment,
+    token: &str,
+    who: &str,
+) -> Result<OperatorOutcome, WorkflowError> {
+    let Some(mark) = deployment.last_analysis.as_ref() else {
+        return Err(WorkflowError::Internal {
+            id: deployment.id.to_string(),
+            message: "an approval is recorded without the analysis it approved".into(),
+        });
+    };
+    let output = approved_cursor(deployment, mark.step, &mark.decision, who)?;
+    match orchestrator.send_task_success(token, &output).await {
+        Ok(()) => Ok(OperatorOutcome::Resumed {
+            decision: mark.decision.action().to_string(),
+        }),
+        Err(OrchestratorError::TaskTokenInvalid { .. }) => Ok(OperatorOutcome::Unchanged(format!(
+            "deployment {}: the approval is recorded and the state machine already has its answer",
+            deployment.id
+        ))),
+        Err(other) => Err(other.into()),
+    }
 }

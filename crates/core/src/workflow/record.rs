@@ -5,7 +5,8 @@ use super::error::WorkflowError;
 use crate::deployment::{Deployment, DeploymentId, HistoryEvent};
 use crate::plan::Step;
 use crate::ports::{
-    DeploymentKey, Deployments, DeploymentsError, Notification, Notifier, NotifyError,
+    AlarmState, AlarmStates, DeploymentKey, Deployments, DeploymentsError, Notification, Notifier,
+    NotifyError,
 };
 
 /// Reads the deployment a cursor points at, failing with `NotFound` when it does not exist.
@@ -86,4 +87,32 @@ pub(super) async fn notify(
 
 fn log_notify_failure(id: &DeploymentId, error: &NotifyError) {
     tracing::warn!(deployment_id = %id, %error, "notification not sent");
+}
+
+/// The deployment's armed brake alarms (the service's and the canary slot's) found in ALARM,
+/// so a lost notification still stops a bad release. A hotfix, which may start while its alarm
+/// fires, is not held back by them.
+pub(super) async fn firing_alarms(
+    alarms: &impl AlarmStates,
+    deployment: &Deployment,
+) -> Result<Vec<String>, WorkflowError> {
+    if deployment.spec.hotfix {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = deployment
+        .spec
+        .brake_alarms(&deployment.roles)
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(alarms
+        .alarm_states(&names)
+        .await?
+        .into_iter()
+        .filter(|status| status.state == Some(AlarmState::Alarm))
+        .map(|status| status.name)
+        .collect())
 }

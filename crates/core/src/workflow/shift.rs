@@ -1,23 +1,30 @@
 use super::cursor::Cursor;
 use super::error::WorkflowError;
+use super::lease::renew_lease;
 use super::record::{ensure_driven, fenced, load, save_driven, step_of};
+use super::verify::restore_recorded;
 use crate::deployment::{EventKind, Status, TrafficState};
-use crate::plan::WeightPair;
-use crate::ports::{Clock, Deployments, RecordSet, TrafficRouter};
+use crate::ports::{
+    Clock, DeploymentKey, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter,
+};
 
 /// Sets the weights of the cursor's step: both records in one change. The step is claimed in
-/// the record before Route 53 is touched, and the change is recorded after; if an emergency
-/// rollback took the deployment in between, traffic goes back to stable and the answer is
-/// `Fenced`, so a late shift can never leave traffic on the canary.
+/// the record before Route 53 is touched, and the change is recorded after; if a takeover took
+/// the deployment in between, Route 53 is made to carry what the record now says (stable, or the
+/// canary once promoted), verified, and the answer is `Fenced`: a late shift can never leave
+/// traffic split under a record that says otherwise.
 pub async fn shift_traffic(
-    store: &impl Deployments,
+    store: &(impl Deployments + ServiceLocks),
     router: &impl TrafficRouter,
+    notifier: &impl Notifier,
     clock: &impl Clock,
     cursor: Cursor,
 ) -> Result<Cursor, WorkflowError> {
     let mut deployment = load(store, &cursor.deployment).await?;
     ensure_driven(&deployment)?;
     let step = step_of(&deployment, cursor.step)?;
+    // WaitForSync follows at once: the lease covers its retries.
+    renew_lease(store, &deployment, clock.now(), chrono::Duration::zero()).await?;
 
     // Already shifted by an earlier try of this step: hand back the change it made.
     if deployment.status == Status::Shifting
@@ -79,9 +86,16 @@ pub async fn shift_traffic(
     match save_driven(store, &deployment, &shifted).await {
         Ok(()) => {}
         Err(WorkflowError::Fenced { id, status, by }) => {
-            // Our change may have landed after the takeover's: put stable back ourselves.
-            tracing::warn!(deployment_id = %id, %by, "taken over while shifting; restoring 100% stable");
-            router.set_weights(&records, WeightPair::ALL_STABLE).await?;
+            // Our change may have landed after the takeover's: put back what the record says.
+            tracing::warn!(deployment_id = %id, %by, "taken over while shifting");
+            restore_recorded(
+                store,
+                router,
+                notifier,
+                clock,
+                &DeploymentKey::of(&deployment),
+            )
+            .await?;
             return Err(WorkflowError::Fenced { id, status, by });
         }
         Err(other) => return Err(other),

@@ -2,9 +2,11 @@ use chrono::Duration;
 
 use super::cursor::Cursor;
 use super::error::WorkflowError;
+use super::lease::renew_lease;
 use super::record::{ensure_driven, fenced, load, save_driven, step_of};
 use crate::deployment::{EventKind, Status};
-use crate::ports::{ChangeId, ChangeStatus, Clock, Deployments, TrafficRouter};
+use crate::ports::{ChangeId, ChangeStatus, Clock, Deployments, ServiceLocks, TrafficRouter};
+use crate::spec::{SYNC_MAX_POLLS, SYNC_POLL_SECONDS};
 
 /// How the state machine's sync loop is paced and bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +20,8 @@ pub struct SyncLimits {
 impl Default for SyncLimits {
     fn default() -> Self {
         SyncLimits {
-            poll_seconds: 5,
-            max_polls: 120,
+            poll_seconds: SYNC_POLL_SECONDS,
+            max_polls: SYNC_MAX_POLLS,
         }
     }
 }
@@ -27,8 +29,10 @@ impl Default for SyncLimits {
 /// One look at the step's Route 53 change. Pending: the cursor counts the poll (and the step
 /// fails with `SyncTimeout` past the bound). In sync: the step goes live one record TTL later,
 /// which is when its analysis window starts, and it is due for analysis a bake after that.
+/// The lock's lease is extended past the longest wait before the next step (a poll, or the
+/// TTL and the bake).
 pub async fn check_sync(
-    store: &impl Deployments,
+    store: &(impl Deployments + ServiceLocks),
     router: &impl TrafficRouter,
     clock: &impl Clock,
     limits: SyncLimits,
@@ -38,6 +42,10 @@ pub async fn check_sync(
     ensure_driven(&deployment)?;
     let step = step_of(&deployment, cursor.step)?;
     let bake = Duration::seconds(i64::from(step.bake_seconds));
+    let longest_wait = Duration::seconds(i64::from(
+        limits.poll_seconds.max(deployment.spec.ttl_seconds),
+    )) + bake;
+    renew_lease(store, &deployment, clock.now(), longest_wait).await?;
 
     // An earlier try already saw it in sync.
     if deployment.status == Status::Baking

@@ -1,9 +1,9 @@
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::cursor::Cursor;
 use super::error::WorkflowError;
+use super::lease::{hook_wait, lease_until};
 use super::record::notify;
 use crate::deployment::{Deployment, DeploymentId, EventKind, Status};
 use crate::ports::{
@@ -75,7 +75,8 @@ pub async fn validate_deployment(
     let key = DeploymentKey::of(&deployment);
     let lock = ServiceLock {
         deployment: key.clone(),
-        lease_until: now + lease_for(&deployment),
+        // The pre-traffic hook (if any) and the first shift follow.
+        lease_until: lease_until(now, hook_wait(&deployment)),
         alarms: deployment
             .spec
             .brake_alarms(&deployment.roles)
@@ -382,16 +383,6 @@ async fn check_alarms(
         }
     }
     Ok(())
-}
-
-/// How long the service's lock is leased: long enough for every bake twice over plus syncs and
-/// an hour, so only a deployment whose execution died leaves a lock that expires on its own.
-fn lease_for(deployment: &Deployment) -> Duration {
-    let steps = deployment.plan.steps.len() as i64;
-    let per_step_overhead = i64::from(deployment.spec.ttl_seconds) + 120;
-    let seconds =
-        2 * (deployment.plan.total_bake_seconds() as i64 + steps * per_step_overhead) + 3600;
-    Duration::seconds(seconds)
 }
 
 /// A started deployment is no longer waiting: a queued entry of its own version is taken off

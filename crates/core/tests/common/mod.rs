@@ -119,7 +119,14 @@ impl World {
     }
 
     pub async fn shift(&self, cursor: Cursor) -> Result<Cursor, WorkflowError> {
-        shift_traffic(&self.store, &self.router, &self.clock, cursor).await
+        shift_traffic(
+            &self.store,
+            &self.router,
+            &self.notifier,
+            &self.clock,
+            cursor,
+        )
+        .await
     }
 
     pub async fn sync(&self, cursor: Cursor) -> Result<Cursor, WorkflowError> {
@@ -137,28 +144,72 @@ impl World {
     }
 
     pub async fn analyze(&self, cursor: Cursor) -> Result<Cursor, WorkflowError> {
-        analyze_step(&self.store, &self.metrics, &self.clock, cursor).await
+        analyze_step(
+            &self.store,
+            &self.metrics,
+            &self.alarms,
+            &self.clock,
+            cursor,
+        )
+        .await
     }
 
-    pub async fn rollback(&self, cursor: Cursor) -> Result<Cursor, WorkflowError> {
+    /// One Rollback invocation, as the state machine runs it.
+    pub async fn rollback_once(&self, request: RollbackRequest) -> Result<Cursor, WorkflowError> {
         roll_back(
             &self.store,
             &self.router,
             &self.notifier,
             &self.orchestrator,
             &self.clock,
-            RollbackRequest {
-                cursor,
-                error: None,
+            SyncLimits {
+                poll_seconds: 1,
+                max_polls: 3,
             },
+            request,
         )
         .await
+    }
+
+    /// The state machine's rollback loop: Rollback, then (the clock moving) its wait, until it
+    /// is complete; returns the last cursor and the waits.
+    pub async fn rollback_waits(
+        &self,
+        request: RollbackRequest,
+    ) -> Result<(Cursor, Vec<u32>), WorkflowError> {
+        let mut request = request;
+        let mut waits = Vec::new();
+        for _ in 0..100 {
+            let cursor = self.rollback_once(request).await?;
+            match cursor.ramp_wait_seconds {
+                None => return Ok((cursor, waits)),
+                Some(seconds) => {
+                    waits.push(seconds);
+                    self.clock.advance(i64::from(seconds));
+                    request = RollbackRequest {
+                        cursor,
+                        error: None,
+                    };
+                }
+            }
+        }
+        panic!("the rollback did not end in 100 invocations: waits {waits:?}")
+    }
+
+    /// The whole rollback, as the state machine's loop runs it.
+    pub async fn rollback(&self, cursor: Cursor) -> Result<Cursor, WorkflowError> {
+        let request = RollbackRequest {
+            cursor,
+            error: None,
+        };
+        Ok(self.rollback_waits(request).await?.0)
     }
 
     pub async fn finalize(&self, cursor: Cursor) -> Result<Cursor, WorkflowError> {
         finalize(
             &self.store,
             &self.router,
+            &self.alarms,
             &self.notifier,
             &self.orchestrator,
             &self.clock,

@@ -17,6 +17,8 @@ pub type TaskAnswer = (String, Result<Value, (String, String)>);
 struct OrchestratorState {
     executions: BTreeMap<String, (Value, ExecutionStatus, Option<String>)>,
     task_answers: Vec<TaskAnswer>,
+    /// Errors the next task answers fail with, in order (nothing is recorded for them).
+    answer_failures: std::collections::VecDeque<OrchestratorError>,
 }
 
 impl OrchestratorState {
@@ -103,6 +105,11 @@ impl MemoryOrchestrator {
 
     pub fn task_answers(&self) -> Vec<TaskAnswer> {
         self.state.lock().unwrap().task_answers.clone()
+    }
+
+    /// The next task answer (success or failure) fails with `error` and is not delivered.
+    pub fn fail_next_task_answer(&self, error: OrchestratorError) {
+        self.state.lock().unwrap().answer_failures.push_back(error);
     }
 
     fn name_of(arn: &str) -> String {
@@ -222,6 +229,9 @@ impl Orchestrator for MemoryOrchestrator {
     ) -> Result<(), OrchestratorError> {
         let lost = self.enter("SendTaskSuccess", token).await?;
         let mut state = self.state.lock().unwrap();
+        if let Some(error) = state.answer_failures.pop_front() {
+            return Err(error);
+        }
         state.ensure_unanswered(token)?;
         state.task_answers.push((token.into(), Ok(output.clone())));
         answer(lost, "SendTaskSuccess", token, ())
@@ -235,6 +245,9 @@ impl Orchestrator for MemoryOrchestrator {
     ) -> Result<(), OrchestratorError> {
         let lost = self.enter("SendTaskFailure", token).await?;
         let mut state = self.state.lock().unwrap();
+        if let Some(failure) = state.answer_failures.pop_front() {
+            return Err(failure);
+        }
         state.ensure_unanswered(token)?;
         state
             .task_answers

@@ -34,6 +34,7 @@ pub struct MemoryRouter {
     state: Arc<Mutex<RouterState>>,
     on_set: Arc<Mutex<Option<Hook>>>,
     faults: Faults,
+    after_set: Arc<Mutex<Option<Hook>>>,
 }
 
 impl MemoryRouter {
@@ -138,6 +139,12 @@ impl MemoryRouter {
     /// Runs `hook` once, just before the next weight change takes effect.
     pub fn before_next_set(&self, hook: Hook) {
         *self.on_set.lock().unwrap() = Some(hook);
+    }
+
+    /// Runs `hook` once, just after the next weight change took effect (a concurrent write
+    /// landing after it, say).
+    pub fn after_next_set(&self, hook: Hook) {
+        *self.after_set.lock().unwrap() = Some(hook);
     }
 
     fn take_failure(&self) -> Result<(), RouterError> {
@@ -277,6 +284,11 @@ impl TrafficRouter for MemoryRouter {
             return Ok(change);
         }
         state.write(records, weights);
+        drop(state);
+        let after = self.after_set.lock().unwrap().take();
+        if let Some(hook) = after {
+            hook();
+        }
         if fault == Some(Fault::Lost) {
             return Err(injected(OPERATION, zone, Fault::Lost));
         }

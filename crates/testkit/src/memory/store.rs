@@ -238,6 +238,28 @@ impl ServiceLocks for MemoryStore {
         Ok(self.state.lock().unwrap().locks.get(service).cloned())
     }
 
+    async fn renew_lock(
+        &self,
+        service: &str,
+        deployment: &DeploymentId,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), LockError> {
+        self.write("UpdateItem renew LOCK", || {
+            let mut state = self.state.lock().unwrap();
+            match state.locks.get_mut(service) {
+                Some(held) if &held.deployment.id == deployment => {
+                    held.lease_until = lease_until;
+                    Ok(())
+                }
+                _ => Err(LockError::NotHeld {
+                    service: service.into(),
+                    deployment: deployment.clone(),
+                }),
+            }
+        })
+        .await
+    }
+
     async fn locked_services(&self) -> Result<Vec<String>, LockError> {
         self.read("Scan LOCK").await?;
         Ok(self.state.lock().unwrap().locks.keys().cloned().collect())
