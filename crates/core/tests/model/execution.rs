@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::task::Poll;
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sluice_core::ports::{ExecutionStatus, Orchestrator};
 use sluice_core::workflow::{
@@ -44,6 +44,9 @@ pub struct Execution {
     attempts: BTreeMap<usize, u32>,
     /// The task token the execution waits on, once AwaitApproval's function returned.
     pub token: Option<String>,
+    /// When the task waiting on the token times out (its state's `TimeoutSeconds`, counted
+    /// from the attempt's start).
+    token_deadline: Option<DateTime<Utc>>,
     tokens_issued: u32,
     /// Where it ended (a Succeed or Fail state), once it did.
     pub ended_in: Option<String>,
@@ -67,6 +70,7 @@ impl Execution {
             invocation: None,
             attempts: BTreeMap::new(),
             token: None,
+            token_deadline: None,
             tokens_issued: 0,
             ended_in: None,
             trace: Vec::new(),
@@ -119,6 +123,21 @@ impl Execution {
         Progress::Moved
     }
 
+    /// When the task waiting for an operator times out, if it does.
+    pub fn token_deadline(&self) -> Option<DateTime<Utc>> {
+        self.token.as_ref().and(self.token_deadline)
+    }
+
+    /// Step Functions times out the task waiting on the token: `States.Timeout`, through the
+    /// state's Retry and Catch.
+    pub fn time_out(&mut self, world: &World) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        world.orchestrator.time_out_task(&token);
+        self.look_for_answer(world, &token);
+    }
+
     /// The running invocation dies (a Lambda timeout, out of memory): its next port call never
     /// happens, and the task fails with `Lambda.Unknown`.
     pub fn crash(&mut self, world: &World) -> bool {
@@ -160,7 +179,7 @@ impl Execution {
                 let cursor = cursor().unwrap();
                 Box::pin(async move {
                     Ok(json!(
-                        shift_traffic(&w.store, &w.router, &w.clock, cursor).await?
+                        shift_traffic(&w.store, &w.router, &w.notifier, &w.clock, cursor).await?
                     ))
                 })
             }
@@ -177,12 +196,15 @@ impl Execution {
                 let cursor = cursor().unwrap();
                 Box::pin(async move {
                     Ok(json!(
-                        analyze_step(&w.store, &w.metrics, &w.clock, cursor).await?
+                        analyze_step(&w.store, &w.metrics, &w.alarms, &w.clock, cursor).await?
                     ))
                 })
             }
             Task::AwaitApproval => {
                 self.tokens_issued += 1;
+                self.token_deadline = self.definition.state(&self.state)["TimeoutSeconds"]
+                    .as_i64()
+                    .map(|seconds| world.now() + chrono::Duration::seconds(seconds));
                 let request = ApprovalRequest {
                     cursor: cursor().unwrap(),
                     task_token: format!("token-{}", self.tokens_issued),
@@ -200,6 +222,7 @@ impl Execution {
                         finalize(
                             &w.store,
                             &w.router,
+                            &w.alarms,
                             &w.notifier,
                             &w.orchestrator,
                             &w.clock,
@@ -219,6 +242,7 @@ impl Execution {
                             &w.notifier,
                             &w.orchestrator,
                             &w.clock,
+                            SyncLimits::default(),
                             request
                         )
                         .await?

@@ -196,7 +196,15 @@ impl Run {
             Action::Hours(hours) => {
                 // Only a wait for an operator (or a dead execution) lets hours pass.
                 let waiting = self.execution.token.is_some() && !self.execution.is_invoking();
-                if waiting || !self.execution.is_running(&self.world) {
+                let until = self.world.now() + chrono::Duration::hours(i64::from(hours));
+                let deadline = self.execution.token_deadline().filter(|d| *d <= until);
+                if let (true, Some(deadline)) = (waiting, deadline) {
+                    // Step Functions times the wait out: the execution goes on from there.
+                    self.world.clock.set(deadline);
+                    self.execution.time_out(&self.world);
+                    self.log
+                        .push(format!("{i}: the approval wait times out at {deadline}"));
+                } else if waiting || !self.execution.is_running(&self.world) {
                     self.world.clock.advance(i64::from(hours) * 3600);
                     self.log.push(format!("{i}: {hours} h pass"));
                 }
@@ -228,10 +236,13 @@ impl Run {
         if state == "Finalize" && !self.execution.is_invoking() {
             self.finalize_began_in_alarm = self.alarm_in_alarm();
         }
-        let applied = self.world.router.applied().len();
+        // Rollback's own writes, as it issued them: another controller's earlier change that
+        // lands late during the rollback is not the rollback raising the share (the invariant
+        // check at rest judges where traffic ends).
+        let issued = self.world.router.changes().len();
         let progress = self.execution.poll(&self.world);
         if state == "Rollback" {
-            for weights in &self.world.router.applied()[applied..] {
+            for weights in &self.world.router.changes()[issued..] {
                 let share = f64::from(weights.canary())
                     / f64::from(u16::from(weights.canary()) + u16::from(weights.stable()));
                 if let Some(last) = self.rollback_share

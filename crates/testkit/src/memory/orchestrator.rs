@@ -66,6 +66,15 @@ impl MemoryOrchestrator {
         }
     }
 
+    /// A task waiting on `token` timed out (its state's `TimeoutSeconds`): the execution goes
+    /// on with `States.Timeout`, and a later answer to the token is refused.
+    pub fn time_out_task(&self, token: &str) {
+        self.state.lock().unwrap().task_answers.push((
+            token.into(),
+            Err(("States.Timeout".into(), "the task timed out".into())),
+        ));
+    }
+
     /// Enters a call: `Err` when a fault stops it before it acts; `Ok(true)` when it is to act
     /// and then lose its answer.
     async fn enter(&self, operation: &'static str, what: &str) -> Result<bool, OrchestratorError> {
