@@ -511,9 +511,16 @@ async fn a_webhook_with_a_wrong_signature_is_refused_with_401_and_writes_nothing
         .await
         .unwrap();
     let keys_before = runner.table_keys().await.unwrap();
+    // The config, and the repository index item written with it.
     assert_eq!(
         keys_before,
-        [("SERVICE#checkout-api".to_string(), "CONFIG".to_string())]
+        [
+            (
+                "REPO#checkout-api".to_string(),
+                "SERVICE#checkout-api".to_string()
+            ),
+            ("SERVICE#checkout-api".to_string(), "CONFIG".to_string())
+        ]
     );
 
     let signed = sample_event("release-trigger-github");

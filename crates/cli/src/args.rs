@@ -108,6 +108,15 @@ Examples:
     /// The same fenced takeover as an alarm's emergency rollback.
     Abort(ReasonArgs),
 
+    /// Free a service's lock that an execution no longer running left held: its deployment is
+    /// taken over, returned to 100% stable, recorded with who and why, and the lock released
+    /// (what the reconciler does by itself). Refused while that execution runs, unless --force.
+    #[command(after_help = "\
+Examples:
+  sluice unlock checkout-api --reason \"execution killed by a Lambda timeout\"
+  sluice unlock checkout-api --reason \"pipeline cancelled\" --force")]
+    Unlock(UnlockArgs),
+
     /// Let a deployment waiting at an approval gate (approval "before-promote", or an
     /// inconclusive analysis with onInconclusive "pause") carry on.
     Approve(ApproveArgs),
@@ -238,6 +247,23 @@ pub struct ReasonArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The service whose lock to free.
+    pub service: String,
+
+    /// Why, recorded with the rollback (or the released lock) and sent with the notification.
+    #[arg(long)]
+    pub reason: String,
+
+    /// Also while the execution holding the lock runs: it is stopped and taken over.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct ApproveArgs {
     /// The deployment id.
     pub id: String,
@@ -327,5 +353,25 @@ mod tests {
             panic!("not start")
         };
         assert_eq!(args.set, vec!["a=1", "b.c=x"]);
+    }
+
+    #[test]
+    fn unlock_needs_a_reason_and_forces_only_when_asked() {
+        assert!(Cli::try_parse_from(["sluice", "unlock", "checkout"]).is_err());
+        let cli =
+            Cli::try_parse_from(["sluice", "unlock", "checkout", "--reason", "stuck"]).unwrap();
+        let Command::Unlock(args) = cli.command else {
+            panic!("not unlock")
+        };
+        assert_eq!(
+            (args.service.as_str(), args.reason.as_str(), args.force),
+            ("checkout", "stuck", false)
+        );
+        let cli = Cli::try_parse_from(["sluice", "unlock", "checkout", "--reason", "x", "--force"])
+            .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Unlock(UnlockArgs { force: true, .. })
+        ));
     }
 }

@@ -139,6 +139,19 @@ pub async fn dispatch(
             )
             .await
         }
+        Command::Unlock(args) => {
+            let who = who(global)?;
+            commands::unlock(
+                ports,
+                &args.service,
+                &who,
+                &args.reason,
+                args.force,
+                args.output.output,
+                out,
+            )
+            .await
+        }
         Command::Approve(args) => {
             let who = who(global)?;
             commands::approve_deployment(
@@ -195,6 +208,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Pause(_) => "pause",
         Command::Resume(_) => "resume",
         Command::Abort(_) => "abort",
+        Command::Unlock(_) => "unlock",
         Command::Approve(_) => "approve",
         Command::Reject(_) => "reject",
         Command::Report(_) => "report",

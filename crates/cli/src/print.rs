@@ -101,6 +101,15 @@ pub fn service_states(states: &[ServiceState]) -> String {
                 render::date_time(superseded.superseded_at)
             ));
         }
+        if let Some(released) = state.released_locks.last() {
+            lines.push(format!(
+                "  unlocked   {} by {} at {}: {}",
+                released.deployment,
+                released.released_by,
+                render::date_time(released.released_at),
+                released.reason
+            ));
+        }
     }
     let mut text = lines.join("\n");
     text.push('\n');

@@ -153,8 +153,14 @@ pub enum TransitionError {
 #[serde(tag = "by", rename_all = "kebab-case")]
 pub enum Controller {
     StateMachine,
-    Alarm { alarm: String },
-    Operator { who: String },
+    Alarm {
+        alarm: String,
+    },
+    Operator {
+        who: String,
+    },
+    /// The reconciler: the execution that drove the deployment ended without ending it.
+    Reconciler,
 }
 
 /// Where a takeover drives a deployment: all traffic back to stable (an alarm, an abort, a
@@ -197,6 +203,7 @@ impl Controller {
             Controller::StateMachine => "the state machine".into(),
             Controller::Alarm { alarm } => format!("alarm {alarm}"),
             Controller::Operator { who } => format!("operator {who}"),
+            Controller::Reconciler => "the reconciler".into(),
         }
     }
 }

@@ -204,6 +204,34 @@ pub fn releases(spec: &ReleaseSpec, repository: &str) -> bool {
     })
 }
 
+/// The repository index keys a service's stored defaults are found by (lower case): one per
+/// repository its `release` section names. Empty when it has none.
+pub fn repository_index_keys(config: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = config
+        .pointer("/release/repositories")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The index keys under which a tag of `repository` finds the services it releases: the
+/// repository itself and, for a GitHub `owner/name`, the bare `name` (the same matches as
+/// [`releases`]).
+pub fn repository_lookup_keys(repository: &str) -> Vec<String> {
+    let mut keys = vec![repository.to_ascii_lowercase()];
+    if let Some((_, name)) = repository.rsplit_once('/') {
+        keys.push(name.to_ascii_lowercase());
+    }
+    keys.dedup();
+    keys
+}
+
 /// The version a tag releases, if it is a release tag: it matches the pattern (when one is
 /// set) and its `version` group, or the whole tag, is a semantic version (a leading `v` is
 /// allowed). The version keeps the tag's spelling, e.g. `v2.4.0`.

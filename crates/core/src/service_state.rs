@@ -32,6 +32,10 @@ pub struct ServiceState {
     /// Releases replaced in the queue by a later one before they started, newest last.
     #[serde(default)]
     pub superseded: Vec<SupersededRelease>,
+    /// Locks released without a deployment record to end (Validate stopped between taking the
+    /// lock and writing the record), newest last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released_locks: Vec<ReleasedLock>,
     /// Bumped by every write; each write is conditional on the revision it read.
     #[serde(default)]
     pub revision: u64,
@@ -74,6 +78,19 @@ pub struct SupersededRelease {
     pub superseded_at: DateTime<Utc>,
 }
 
+/// A lock released although no deployment record ended: who released it and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleasedLock {
+    pub deployment: DeploymentId,
+    pub released_by: String,
+    pub reason: String,
+    pub released_at: DateTime<Utc>,
+}
+
+/// How many released locks a state item keeps.
+pub const RELEASED_LOCKS_KEPT: usize = 20;
+
 /// What queueing a release changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "kebab-case")]
@@ -96,6 +113,7 @@ impl ServiceState {
             last_deployment: None,
             queued: None,
             superseded: Vec::new(),
+            released_locks: Vec::new(),
             revision: 0,
         }
     }
@@ -195,6 +213,25 @@ impl ServiceState {
         let excess = self.superseded.len().saturating_sub(SUPERSEDED_KEPT);
         self.superseded.drain(..excess);
         superseded
+    }
+
+    /// Records a lock released without its deployment record (the newest
+    /// [`RELEASED_LOCKS_KEPT`] are kept); false when that one is recorded already.
+    pub fn record_released_lock(&mut self, released: ReleasedLock) -> bool {
+        if self
+            .released_locks
+            .iter()
+            .any(|r| r.deployment == released.deployment)
+        {
+            return false;
+        }
+        self.released_locks.push(released);
+        let excess = self
+            .released_locks
+            .len()
+            .saturating_sub(RELEASED_LOCKS_KEPT);
+        self.released_locks.drain(..excess);
+        true
     }
 
     /// What to say when the recorded stable slot is not the one the live weights make stable

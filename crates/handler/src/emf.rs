@@ -68,6 +68,12 @@ impl<S: ServiceConfigs> ServiceConfigs for MeteredStore<S> {
     async fn service_configs(&self) -> Result<Vec<(String, Value)>, ServiceConfigError> {
         self.0.service_configs().await
     }
+    async fn services_released_from(
+        &self,
+        repository: &str,
+    ) -> Result<Vec<(String, Value)>, ServiceConfigError> {
+        self.0.services_released_from(repository).await
+    }
 }
 
 impl<S: ServiceStates> ServiceStates for MeteredStore<S> {

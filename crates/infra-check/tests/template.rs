@@ -307,3 +307,62 @@ fn the_dashboard_is_json_and_shows_exactly_the_documented_metrics() {
         "the dashboard's Sluice metrics and infra/README.md's metric table differ"
     );
 }
+
+#[test]
+fn reconcile_runs_on_failed_executions_of_the_state_machine_and_on_a_schedule() {
+    let t = template();
+    let (id, function) = function_of_binary(&t, "reconcile");
+    let events = Template::property(function, "Events")
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| panic!("{id} has no events"));
+    let rule = events
+        .values()
+        .find(|e| e["Type"] == "EventBridgeRule")
+        .unwrap_or_else(|| panic!("{id} has no EventBridge rule"));
+    let pattern = &rule["Properties"]["Pattern"];
+    assert_eq!(pattern["source"], serde_json::json!(["aws.states"]));
+    assert_eq!(
+        pattern["detail-type"],
+        serde_json::json!(["Step Functions Execution Status Change"])
+    );
+    let mut statuses: Vec<&str> = pattern["detail"]["status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["ABORTED", "FAILED", "TIMED_OUT"]);
+    let machines = pattern["detail"]["stateMachineArn"].as_array().unwrap();
+    let (machine, _) = checks::state_machine(&t).unwrap();
+    assert!(
+        machines.iter().any(|m| ref_target(m) == Some(machine)),
+        "{id}'s rule is not limited to {machine}: {machines:?}"
+    );
+    assert!(
+        events.values().any(|e| e["Type"] == "Schedule"
+            && e["Properties"]["Schedule"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("rate("))),
+        "{id} has no schedule"
+    );
+}
+
+#[test]
+fn the_brakes_have_reserved_concurrency_and_the_webhook_cannot_exhaust_the_account() {
+    let t = template();
+    for (binary, at_most) in [
+        ("emergency-rollback", 50),
+        ("reconcile", 10),
+        ("release-trigger", 10),
+    ] {
+        let (id, function) = function_of_binary(&t, binary);
+        let reserved = Template::property(function, "ReservedConcurrentExecutions")
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("{id} has no ReservedConcurrentExecutions"));
+        assert!(
+            (1..=at_most).contains(&reserved),
+            "{id}: reserved concurrency {reserved} is not within 1..={at_most}"
+        );
+    }
+}

@@ -27,6 +27,10 @@ use nix::unistd::Pid;
 use crate::error::{LocalError, Result, log_tail};
 use crate::sync::locked;
 
+/// In a function's environment, replaced by the function's name (a per-function value, such
+/// as the chaos suite's `AWS_ENDPOINT_URL`).
+pub const FUNCTION_NAME_PLACEHOLDER: &str = "{function}";
+
 /// How long `cargo lambda watch` may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long it gets to stop after SIGTERM before it is killed.
@@ -230,7 +234,10 @@ impl FunctionProcesses {
             command
                 .env_clear()
                 .envs(std::env::var_os("PATH").map(|path| (std::ffi::OsString::from("PATH"), path)))
-                .envs(env)
+                .envs(
+                    env.iter()
+                        .map(|(key, value)| (key, value.replace(FUNCTION_NAME_PLACEHOLDER, name))),
+                )
                 .env("AWS_LAMBDA_FUNCTION_NAME", name)
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
@@ -311,6 +318,27 @@ impl FunctionProcesses {
             .iter()
             .find(|p| p.name == function)
             .map(|p| p.log.clone())
+    }
+
+    /// Kills `function`'s process at once (SIGKILL), as Lambda ends a sandbox that timed out;
+    /// the supervisor starts a new one.
+    pub fn kill(&self, function: &str) {
+        for process in locked(&self.inner.running).iter_mut() {
+            if process.name == function {
+                let _ = process.child.kill();
+            }
+        }
+    }
+
+    /// A function that kills a function's process while these processes run, and does
+    /// nothing after (it does not keep them alive).
+    pub fn killer(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let inner = Arc::downgrade(&self.inner);
+        move |function| {
+            if let Some(inner) = inner.upgrade() {
+                FunctionProcesses { inner }.kill(function);
+            }
+        }
     }
 
     /// Kills every function process for good (also done on drop of the last clone).

@@ -26,9 +26,14 @@
 //! everything it started; [`LocalRunner::shutdown`] also unsubscribes first.
 //!
 //! The demo ([`demo`]) runs a whole deployment on top of it and prints its progress.
+//!
+//! With [`RunnerOptions::chaos`], the functions' own AWS calls go through the router too, which
+//! injects faults into them and can kill a function between its writes ([`chaos`]; the chaos
+//! suite, tests/tests/chaos.rs).
 
 pub mod alarms;
 pub mod cargo_lambda;
+pub mod chaos;
 pub mod demo;
 pub mod environment;
 mod error;
@@ -50,7 +55,7 @@ pub use router::{
     SubscriptionTarget,
 };
 pub use runner::{
-    EMERGENCY_ROLLBACK_FUNCTION, LOCAL_HOOKS, LocalRunner, RunnerOptions, SAMPLE_HOOK_FUNCTION,
-    StartTimings, Subscription, Topic,
+    EMERGENCY_ROLLBACK_FUNCTION, ExecutionEventDelivery, LOCAL_HOOKS, LocalRunner,
+    RECONCILE_FUNCTION, RunnerOptions, SAMPLE_HOOK_FUNCTION, StartTimings, Subscription, Topic,
 };
 pub use traffic::{TrafficProfile, VersionProfile};

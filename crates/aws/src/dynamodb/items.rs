@@ -99,6 +99,11 @@ pub fn lock_item(lock: &ServiceLock) -> Item {
             ALARMS.to_string(),
             AttributeValue::L(lock.alarms.iter().map(s).collect()),
         ),
+        (keys::GSI1PK.to_string(), s(keys::LOCKS_GSI1PK)),
+        (
+            keys::GSI1SK.to_string(),
+            s(keys::service_pk(&lock.deployment.service)),
+        ),
     ]);
     item
 }
@@ -161,6 +166,18 @@ pub fn config_item(service: &str, config: &Value) -> Result<Item, StorageFailure
         (CONFIG.to_string(), value),
     ]);
     Ok(item)
+}
+
+/// `PK=REPO#<repository>, SK=SERVICE#<service>`: lets a release tag find the services its
+/// repository releases.
+pub fn repo_index_item(repository_key: &str, service: &str) -> Item {
+    let mut item = key(keys::repo_pk(repository_key), keys::service_pk(service));
+    item.insert(SERVICE.to_string(), s(service));
+    item
+}
+
+pub fn service_of_repo_index(item: &Item) -> Result<String, StorageFailure> {
+    Ok(string(item, SERVICE)?.to_string())
 }
 
 pub fn config_from_item(item: &Item) -> Result<(String, Value), StorageFailure> {

@@ -20,6 +20,9 @@ pub const TRIGGER_SK: &str = "-";
 pub const DEPLOY_SK_PREFIX: &str = "DEPLOY#";
 pub const EVENT_SK_PREFIX: &str = "EVENT#";
 pub const RECORD_GSI1SK: &str = "RECORD";
+/// GSI1 partition of every `LOCK` item (sort key `SERVICE#<service>`): the reconciler's sweep
+/// lists the held locks with one query, never a scan of a table that keeps 400 days of history.
+pub const LOCKS_GSI1PK: &str = "LOCK";
 pub const SERVICE_PREFIX: &str = "SERVICE#";
 
 /// `SERVICE#<service>`: the lock, the config and the deployments of one service.
@@ -30,6 +33,12 @@ pub fn service_pk(service: &str) -> String {
 /// `ALARM#<alarm>`: which services' deployments an alarm belongs to (SK `SERVICE#<service>`).
 pub fn alarm_pk(alarm: &str) -> String {
     format!("ALARM#{alarm}")
+}
+
+/// `REPO#<repository, lower case>`: which services a repository's tags release (SK
+/// `SERVICE#<service>`).
+pub fn repo_pk(repository_key: &str) -> String {
+    format!("REPO#{repository_key}")
 }
 
 /// `DEPLOY#<id>`: a deployment's history (and, in GSI1, its record).
@@ -82,6 +91,7 @@ mod tests {
         assert_eq!(deploy_pk(&id), "DEPLOY#dep-1");
         assert_eq!(event_sk(42), "EVENT#0000000042");
         assert_eq!(trigger_pk("github#7"), "TRIGGER#github#7");
+        assert_eq!(repo_pk("acme/checkout"), "REPO#acme/checkout");
         assert_eq!(instant(started_at), "2026-03-04T05:06:07.123456000Z");
     }
 

@@ -203,18 +203,22 @@ impl ServiceLocks for DynamoDbStore {
         .map_err(Into::into)
     }
 
+    /// One query of GSI1's `LOCK` partition (every lock item carries it), never a scan. The
+    /// index is eventually consistent: a lock taken a moment ago may be missing, which is
+    /// harmless for the reconciler's sweep (such a lock is certainly live).
     async fn locked_services(&self) -> Result<Vec<String>, LockError> {
-        let scan = self
+        let query = self
             .client
-            .scan()
+            .query()
             .table_name(&self.table)
-            .filter_expression("#sk = :lock")
+            .index_name(keys::GSI1)
+            .key_condition_expression("#g1pk = :locks")
             .projection_expression("#pk")
-            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_names("#g1pk", keys::GSI1PK)
             .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":lock", s(keys::LOCK_SK));
+            .expression_attribute_values(":locks", s(keys::LOCKS_GSI1PK));
         let mut services: Vec<String> = self
-            .scan_all(scan, "service locks")
+            .query_all(query, "service locks")
             .await?
             .iter()
             .filter_map(|item| match item.get(keys::PK) {
@@ -225,6 +229,7 @@ impl ServiceLocks for DynamoDbStore {
             })
             .collect();
         services.sort();
+        services.dedup();
         Ok(services)
     }
 

@@ -4,9 +4,10 @@
 //!
 //! | PK | SK | item |
 //! |---|---|---|
-//! | `SERVICE#<service>` | `LOCK` | `deploymentId`, `startedAt`, `leaseUntil`, `alarms` |
+//! | `SERVICE#<service>` | `LOCK` | `deploymentId`, `startedAt`, `leaseUntil`, `alarms`; `GSI1PK=LOCK`, `GSI1SK=SERVICE#<service>` (the sweep's list of held locks) |
 //! | `ALARM#<alarm>` | `SERVICE#<service>` | index: the service whose lock names the alarm |
 //! | `SERVICE#<service>` | `CONFIG` | `config`: the service's default spec as a map |
+//! | `REPO#<repository, lower case>` | `SERVICE#<service>` | index: a service whose CONFIG releases from the repository (written with the CONFIG) |
 //! | `SERVICE#<service>` | `STATE` | stable slot, version per slot, last deployment, queued release, `revision` |
 //! | `SERVICE#<service>` | `DEPLOY#<started-at>#<id>` | the deployment's attributes; `GSI1PK=DEPLOY#<id>`, `GSI1SK=RECORD` |
 //! | `DEPLOY#<id>` | `EVENT#<seq>` | one history event; `expiresAt` when history expires |
@@ -14,7 +15,7 @@
 //!
 //! Writes that change a deployment are conditional on its `revision` and go in one
 //! transaction with their history event (and, when it ends, with the service's `STATE`). Nothing is deleted but a released lock and its alarm
-//! index items.
+//! index items, and the repository index items of a repository a CONFIG no longer names.
 
 mod configs;
 mod deployments;

@@ -443,6 +443,56 @@ async fn service_configs_are_stored_as_maps_and_listed() {
 }
 
 #[tokio::test]
+async fn a_config_indexes_the_repositories_it_is_released_from() {
+    let (aws, store) = store().await;
+    let first = json!({ "service": "checkout", "release": { "repositories": ["Acme/Checkout", "checkout-ecr"] } });
+    store.put_service_config("checkout", &first).await.unwrap();
+    store
+        .put_service_config(
+            "search",
+            &json!({ "service": "search", "release": { "repositories": ["acme/search"] } }),
+        )
+        .await
+        .unwrap();
+    let found = |repository: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .services_released_from(repository)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(service, _)| service)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("acme/checkout").await, ["checkout"]);
+    assert_eq!(found("checkout-ecr").await, ["checkout"]);
+    assert_eq!(found("someone/checkout-ecr").await, ["checkout"]);
+    assert_eq!(found("acme/search").await, ["search"]);
+    assert!(found("acme/payments").await.is_empty());
+    assert!(
+        raw_item(&aws, &store, "REPO#acme/checkout", "SERVICE#checkout")
+            .await
+            .is_some()
+    );
+
+    // A repository dropped from the config drops its index item in the same write.
+    let moved = json!({ "service": "checkout", "release": { "repositories": ["checkout-ecr"] } });
+    store.put_service_config("checkout", &moved).await.unwrap();
+    assert!(found("acme/checkout").await.is_empty());
+    assert!(
+        raw_item(&aws, &store, "REPO#acme/checkout", "SERVICE#checkout")
+            .await
+            .is_none()
+    );
+    assert_eq!(
+        store.services_released_from("checkout-ecr").await.unwrap(),
+        vec![("checkout".to_string(), moved)]
+    );
+}
+
+#[tokio::test]
 async fn list_is_newest_first_and_history_expires_when_configured() {
     let (aws, store) = store().await;
     let store = store.with_history_ttl(Duration::from_secs(7 * 86_400));

@@ -4,9 +4,11 @@
 
 mod operator;
 mod start;
+mod unlock;
 
 pub use operator::*;
 pub use start::*;
+pub use unlock::*;
 
 use std::io::Write;
 

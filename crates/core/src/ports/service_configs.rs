@@ -35,7 +35,16 @@ pub trait ServiceConfigs: Send + Sync {
         config: &Value,
     ) -> impl Future<Output = Result<(), ServiceConfigError>> + Send;
 
-    /// Every registered service's defaults, as (service, config).
+    /// The services whose release spec names `repository`, with their defaults: found through
+    /// the repository index written with every config, never by reading every config
+    /// ([`crate::release::repository_lookup_keys`]). Sorted by service.
+    fn services_released_from(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = Result<Vec<(String, Value)>, ServiceConfigError>> + Send;
+
+    /// Every registered service's defaults, as (service, config). Reads every config: for
+    /// operators' listings, never for a path that runs per event.
     fn service_configs(
         &self,
     ) -> impl Future<Output = Result<Vec<(String, Value)>, ServiceConfigError>> + Send;

@@ -16,6 +16,7 @@ mod hooks;
 mod lease;
 mod operator;
 mod queue;
+mod reconcile;
 mod record;
 mod rollback;
 mod shift;
@@ -36,6 +37,7 @@ pub use hooks::{
 };
 pub use operator::{OperatorOutcome, approve, request_pause, request_promotion};
 pub use queue::{QueuedStart, start_queued};
+pub use reconcile::{ExecutionEnded, ReconcileOutcome, Reconciler, Settler};
 pub use rollback::{CaughtError, RollbackRequest, roll_back};
 pub use shift::shift_traffic;
 pub use sync::{SyncLimits, check_sync};

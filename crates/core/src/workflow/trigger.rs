@@ -48,6 +48,18 @@ pub enum TriggerOutcome {
         execution_name: String,
         execution_arn: String,
     },
+    /// The execution name of this release is taken by a deployment started with another
+    /// request (`sluice start` with other settings): nothing new is started, and redeliveries
+    /// find that execution.
+    #[serde(rename_all = "camelCase")]
+    DuplicateName {
+        service: String,
+        version: String,
+        execution_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execution_arn: Option<String>,
+        message: String,
+    },
     Ignored {
         reason: String,
     },
@@ -58,7 +70,8 @@ pub enum TriggerOutcome {
 /// the delivery's idempotency key first and uses an execution name derived from service and
 /// version, so neither a repeated delivery nor the same tag from two sources starts a second
 /// deployment. While the service deploys, the release is queued instead (latest wins) and
-/// starts when that deployment ends.
+/// starts when that deployment ends. The services are found through the repository index
+/// (never by reading every config); each is checked against the tag's repository again.
 pub async fn trigger_release(
     store: &(impl ServiceConfigs + TriggerLedger + ServiceStates),
     orchestrator: &impl Orchestrator,
@@ -66,7 +79,7 @@ pub async fn trigger_release(
     event: ReleaseEvent,
 ) -> Result<Vec<TriggerOutcome>, WorkflowError> {
     let mut outcomes = Vec::new();
-    for (service, config) in store.service_configs().await? {
+    for (service, config) in store.services_released_from(&event.repository).await? {
         let Some(release) = config.get("release") else {
             continue;
         };
@@ -170,7 +183,30 @@ async fn start_once(
         });
     }
     // Nothing holds the lock: start it (a name already used returns that execution).
-    let started = orchestrator.start_execution(&name, &request).await?;
+    let started = match orchestrator.start_execution(&name, &request).await {
+        Ok(started) => started,
+        // Started meanwhile with another request (`sluice start` with other settings): that
+        // deployment is this release's; starting nothing more is the answer, not a failure.
+        Err(OrchestratorError::NameTakenWithOtherInput { .. }) => {
+            let execution_arn = orchestrator.execution_arn(&name);
+            if let Some(arn) = &execution_arn {
+                store.complete_trigger(&key, arn).await?;
+            }
+            let message = format!(
+                "execution {name} exists with another request (started otherwise, e.g. by \
+                 `sluice start` with other settings); this release is not started again"
+            );
+            tracing::info!(%service, %version, execution = %name, "{message}");
+            return Ok(TriggerOutcome::DuplicateName {
+                service: service.into(),
+                version: version.into(),
+                execution_name: name,
+                execution_arn,
+                message,
+            });
+        }
+        Err(other) => return Err(other.into()),
+    };
     store.complete_trigger(&key, &started.arn).await?;
     tracing::info!(%service, %version, execution = %name, already_existed = started.already_existed, "release deployment started");
     let (service, version) = (service.to_string(), version.to_string());

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tracing::instrument::WithSubscriber;
 
 use super::hooks::TestHooks;
+use crate::chaos::{CRASH_ERROR, Chaos};
 use crate::function_names::{binary_of, function_arn};
 use crate::sync::locked;
 
@@ -119,6 +120,8 @@ pub(super) struct Invoker {
     pub(super) http: reqwest::Client,
     pub(super) hooks: TestHooks,
     pub(super) invocations: Mutex<Vec<Invocation>>,
+    /// Kills between writes answer the running invocation as a crash, when chaos is on.
+    pub(super) chaos: Option<Arc<Chaos>>,
 }
 
 /// Lambda's Invoke API.
@@ -214,19 +217,37 @@ impl Invoker {
             "{}/2015-03-31/functions/{binary}/invocations",
             self.lambda_endpoint
         );
-        let sent = self
-            .http
-            .post(&url)
-            .timeout(INVOKE_TIMEOUT)
-            .body(body)
-            .send()
-            .await;
-        let answered = match sent {
-            Ok(response) => {
-                let status = response.status();
-                response.bytes().await.map(|body| (status, body))
+        let payload = String::from_utf8_lossy(&body).into_owned();
+        let answer = async {
+            match self
+                .http
+                .post(&url)
+                .timeout(INVOKE_TIMEOUT)
+                .body(body)
+                .send()
+                .await
+            {
+                Ok(response) => {
+                    let status = response.status();
+                    response.bytes().await.map(|body| (status, body))
+                }
+                Err(error) => Err(error),
             }
-            Err(error) => Err(error),
+        };
+        let answered = match &self.chaos {
+            None => answer.await,
+            Some(chaos) => {
+                let (ticket, crashed) = chaos.begin_invocation(binary, &payload);
+                let answered = tokio::select! {
+                    answered = answer => Some(answered),
+                    Ok(()) = crashed => None,
+                };
+                chaos.end_invocation(binary, ticket);
+                match answered {
+                    Some(answered) => answered,
+                    None => return crash_reply(binary),
+                }
+            }
         };
         match answered {
             Ok((status, body)) => lambda_reply(status, body.to_vec()),
@@ -245,6 +266,21 @@ impl Invoker {
             }
         }
     }
+}
+
+/// What an invocation of a function killed mid-way answers: Lambda's error for a function that
+/// died without answering.
+fn crash_reply(binary: &str) -> (LambdaReply, InvocationOutcome) {
+    let message = format!("{binary} was killed between its writes (chaos)");
+    let body = json!({"errorType": CRASH_ERROR, "errorMessage": message});
+    (
+        function_error_reply(body.to_string().into_bytes()),
+        InvocationOutcome::FunctionError {
+            error_type: CRASH_ERROR.to_string(),
+            error_message: message,
+            injected: true,
+        },
+    )
 }
 
 fn function_error_reply(body: Vec<u8>) -> LambdaReply {

@@ -5,6 +5,8 @@
 //! serves ([`slots`], for the sample hook); everything else is proxied to moto unchanged ([`proxy`]). Tests
 //! can make the next invocations of a function fail or wait ([`hooks`]).
 
+#[cfg(test)]
+mod chaos_tests;
 mod hooks;
 mod invoke;
 mod proxy;
@@ -30,6 +32,7 @@ pub use slots::{SlotVersions, slot_version_path};
 use sns::SnsBridge;
 pub use sns::{SnsDelivery, SubscriptionTarget, sns_lambda_event};
 
+use crate::chaos::Chaos;
 use crate::function_names::binary_of;
 
 /// The router's shared state; cheap to clone.
@@ -49,6 +52,17 @@ impl LambdaRouter {
         lambda_endpoint: impl Into<String>,
         functions: impl IntoIterator<Item = String>,
     ) -> Result<LambdaRouter, reqwest::Error> {
+        LambdaRouter::with_chaos(moto_endpoint, lambda_endpoint, functions, None)
+    }
+
+    /// [`LambdaRouter::new`] with faults injected into the functions' own AWS calls and
+    /// kills answered as crashes (see [`crate::chaos`]).
+    pub fn with_chaos(
+        moto_endpoint: impl Into<String>,
+        lambda_endpoint: impl Into<String>,
+        functions: impl IntoIterator<Item = String>,
+        chaos: Option<Arc<Chaos>>,
+    ) -> Result<LambdaRouter, reqwest::Error> {
         let http = reqwest::Client::builder()
             // Loopback only: never through a proxy from the environment.
             .no_proxy()
@@ -62,11 +76,13 @@ impl LambdaRouter {
                 http: http.clone(),
                 hooks: TestHooks::default(),
                 invocations: Mutex::new(Vec::new()),
+                chaos: chaos.clone(),
             }),
             sns: Arc::new(SnsBridge::default()),
             proxy: Arc::new(MotoProxy {
                 moto_endpoint: moto_endpoint.into(),
                 http,
+                chaos,
             }),
             slots: Arc::new(SlotVersions::default()),
         })

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_lambda_events::sns::{SnsEvent, SnsMessage, SnsRecord};
 use axum::Router;
@@ -15,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::instrument::WithSubscriber;
 
-use super::invoke::{InvocationSource, Invoker};
+use super::invoke::{InvocationOutcome, InvocationSource, Invoker};
 use crate::function_names::binary_of;
 use crate::sync::locked;
 
@@ -101,6 +102,14 @@ async fn sns_to_recorder(State(state): State<BridgeState>, body: Bytes) -> Statu
     sns_delivery(&state, SubscriptionTarget::Recorder, &body)
 }
 
+/// The wait before each retry of a failed asynchronous invocation (`None`: the last
+/// attempt): Lambda's two retries, shortened.
+const ASYNC_RETRY_DELAYS: [Option<Duration>; 3] = [
+    Some(Duration::from_secs(1)),
+    Some(Duration::from_secs(2)),
+    None,
+];
+
 /// Answers moto at once (it delivers inside the Publish call, which would otherwise wait for
 /// the function) and invokes the function asynchronously, as SNS does.
 fn sns_delivery(state: &BridgeState, target: SubscriptionTarget, body: &[u8]) -> StatusCode {
@@ -148,9 +157,32 @@ fn sns_delivery(state: &BridgeState, target: SubscriptionTarget, body: &[u8]) ->
     tokio::spawn(
         async move {
             let binary = binary_of(&function).to_string();
-            invoker
-                .invoke(&binary, body, InvocationSource::Sns { topic_arn })
-                .await;
+            // Lambda retries a failed asynchronous invocation twice (after about 1 and 2
+            // minutes in AWS; seconds here).
+            for (attempt, delay) in ASYNC_RETRY_DELAYS.iter().enumerate() {
+                let (_, outcome) = invoker
+                    .invoke(
+                        &binary,
+                        body.clone(),
+                        InvocationSource::Sns {
+                            topic_arn: topic_arn.clone(),
+                        },
+                    )
+                    .await;
+                let failed = matches!(
+                    outcome,
+                    InvocationOutcome::FunctionError { .. } | InvocationOutcome::Unreachable { .. }
+                );
+                if !failed {
+                    return;
+                }
+                let Some(delay) = delay else {
+                    tracing::warn!(function = %binary, attempts = attempt + 1, "asynchronous invocation failed every attempt");
+                    return;
+                };
+                tracing::info!(function = %binary, ?delay, "asynchronous invocation failed; Lambda retries it");
+                tokio::time::sleep(*delay).await;
+            }
         }
         .with_current_subscriber(),
     );

@@ -26,8 +26,11 @@ use crate::router::{
 use crate::traffic::TrafficSimulator;
 use crate::workspace::Workspace;
 
+mod execution_events;
 mod inspect;
 mod options;
+
+pub use execution_events::{ExecutionEventDelivery, ExecutionEvents, RECONCILE_FUNCTION};
 
 pub use options::{
     DEFAULT_FUNCTION_LOG_FILTER, DEFAULT_SYNC_POLL_SECONDS, EMERGENCY_ROLLBACK_FUNCTION,
@@ -46,11 +49,13 @@ pub struct LocalRunner {
     router_port: u16,
     traffic: TrafficSimulator,
     alarms: AlarmEvaluator,
+    execution_events: ExecutionEvents,
     functions: Vec<String>,
     subscription_arns: Mutex<Vec<String>>,
     tasks: Vec<AbortOnDrop>,
     dispatch: Dispatch,
     timings: StartTimings,
+    chaos: Option<std::sync::Arc<crate::chaos::Chaos>>,
     // Dropped last, in this order: the functions, their runtime API, then moto.
     function_processes: FunctionProcesses,
     cargo_lambda: CargoLambda,
@@ -177,6 +182,16 @@ impl LocalRunner {
                 format!("http://127.0.0.1:{router_port}"),
             ),
         ]);
+        if options.chaos.is_some() {
+            // Each function's calls through the router, named, so they can be faulted.
+            env.insert(
+                "AWS_ENDPOINT_URL".to_string(),
+                crate::chaos::function_endpoint(
+                    &format!("http://127.0.0.1:{router_port}"),
+                    crate::cargo_lambda::FUNCTION_NAME_PLACEHOLDER,
+                ),
+            );
+        }
         env.extend(options.function_env.clone());
 
         let step = Instant::now();
@@ -192,12 +207,19 @@ impl LocalRunner {
         )?;
         timings.cargo_lambda = step.elapsed();
 
-        let router =
-            LambdaRouter::new(moto.endpoint_url(), cargo_lambda.endpoint(), served.clone())
-                .map_err(|e| LocalError::Http {
-                    url: cargo_lambda.endpoint(),
-                    message: e.to_string(),
-                })?;
+        if let Some(chaos) = &options.chaos {
+            chaos.set_killer(function_processes.killer());
+        }
+        let router = LambdaRouter::with_chaos(
+            moto.endpoint_url(),
+            cargo_lambda.endpoint(),
+            served.clone(),
+            options.chaos.clone(),
+        )
+        .map_err(|e| LocalError::Http {
+            url: cargo_lambda.endpoint(),
+            message: e.to_string(),
+        })?;
         let app = router.app().layer(axum::middleware::from_fn_with_state(
             dispatch.clone(),
             log_to_run,
@@ -230,6 +252,8 @@ impl LocalRunner {
             options.traffic,
         );
         let alarms = AlarmEvaluator::new(&sdk);
+        let execution_events =
+            ExecutionEvents::new(&sdk, &environment.state_machine_arn, router.clone());
         let mut runner = LocalRunner {
             store: DynamoDbStore::from_conf(&sdk, names.table.clone()),
             route53: Route53Router::from_conf(&sdk),
@@ -241,11 +265,13 @@ impl LocalRunner {
             router_port,
             traffic,
             alarms,
+            execution_events,
             functions: served,
             subscription_arns: Mutex::new(Vec::new()),
             tasks,
             dispatch,
             timings,
+            chaos: options.chaos.clone(),
             function_processes,
             cargo_lambda,
             moto,
@@ -265,6 +291,15 @@ impl LocalRunner {
                 .run(options.tick)
                 .with_subscriber(runner.dispatch.clone()),
         ));
+        // EventBridge's rule on the state machine's failed ends, which moto does not run.
+        if options.execution_events && runner.functions.iter().any(|f| f == RECONCILE_FUNCTION) {
+            runner.tasks.push(AbortOnDrop::spawn(
+                runner
+                    .execution_events
+                    .run(options.tick)
+                    .with_subscriber(runner.dispatch.clone()),
+            ));
+        }
         runner.timings.total = started.elapsed();
         tracing::info!(timings = ?runner.timings, "local runner ready");
         Ok(runner)
@@ -371,6 +406,11 @@ impl LocalRunner {
         self.function_processes.log_path(function)
     }
 
+    /// The fault injector the runner was started with, if any.
+    pub fn chaos(&self) -> Option<&std::sync::Arc<crate::chaos::Chaos>> {
+        self.chaos.as_ref()
+    }
+
     /// Says that `slot` now serves `version` (what the sample hook checks).
     pub fn set_slot_version(&self, slot: &str, version: &str) {
         self.router.slot_versions().set(slot, version);
@@ -471,6 +511,11 @@ impl LocalRunner {
 
     pub fn all_invocations(&self) -> Vec<Invocation> {
         self.router.all_invocations()
+    }
+
+    /// The execution ends (FAILED, TIMED_OUT, ABORTED) delivered to `reconcile` so far.
+    pub fn execution_event_deliveries(&self) -> Vec<ExecutionEventDelivery> {
+        self.execution_events.deliveries()
     }
 
     /// The SNS notifications delivered to the router so far.

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::chaos::Chaos;
 
 use crate::environment::{AlarmSettings, EnvironmentNames};
 use crate::router::SubscriptionTarget;
@@ -75,8 +78,14 @@ pub struct RunnerOptions {
     /// Build the function binaries first (`cargo build -p sluice-local -p <function>...`, once
     /// per process); without it they must exist in `target/debug`.
     pub build: bool,
-    /// Period of the traffic simulator and the alarm evaluator.
+    /// Period of the traffic simulator, the alarm evaluator and the execution watcher.
     pub tick: Duration,
+    /// Deliver the state machine's executions that end FAILED, TIMED_OUT or ABORTED to
+    /// `reconcile`, as EventBridge does in AWS.
+    pub execution_events: bool,
+    /// Fault injection: the functions' AWS calls go through the router, which faults them
+    /// as this says (see [`crate::chaos`]).
+    pub chaos: Option<Arc<Chaos>>,
 }
 
 impl Default for RunnerOptions {
@@ -96,6 +105,8 @@ impl Default for RunnerOptions {
             sync_poll_seconds: DEFAULT_SYNC_POLL_SECONDS,
             build: true,
             tick: Duration::from_secs(1),
+            execution_events: true,
+            chaos: None,
         }
     }
 }
@@ -118,6 +129,12 @@ impl RunnerOptions {
         self
     }
 
+    /// Without the execution-status events (`reconcile` never runs by itself).
+    pub fn without_execution_events(mut self) -> Self {
+        self.execution_events = false;
+        self
+    }
+
     pub fn subscribe(mut self, subscription: Subscription) -> Self {
         self.subscriptions.push(subscription);
         self
@@ -130,6 +147,12 @@ impl RunnerOptions {
 
     pub fn run_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.run_dir = Some(dir.into());
+        self
+    }
+
+    /// Runs with faults injected by `chaos`.
+    pub fn chaos(mut self, chaos: Arc<Chaos>) -> Self {
+        self.chaos = Some(chaos);
         self
     }
 

@@ -180,6 +180,28 @@ impl ServiceConfigs for MemoryStore {
         .await
     }
 
+    async fn services_released_from(
+        &self,
+        repository: &str,
+    ) -> Result<Vec<(String, Value)>, ServiceConfigError> {
+        use sluice_core::release::{repository_index_keys, repository_lookup_keys};
+        self.take_failure()?;
+        let wanted = repository_lookup_keys(repository);
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .configs
+            .iter()
+            .filter(|(_, config)| {
+                repository_index_keys(config)
+                    .iter()
+                    .any(|key| wanted.contains(key))
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     async fn service_configs(&self) -> Result<Vec<(String, Value)>, ServiceConfigError> {
         self.read("Scan CONFIG").await?;
         Ok(self
