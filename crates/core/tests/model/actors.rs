@@ -1,14 +1,22 @@
 //! The controllers other than the state machine, each doing what its entry point does: the
 //! emergency-rollback function on an alarm (redelivered by Lambda's async retries after a
 //! failure or a crash, three tries in all), and the operator's `sluice abort`, `promote
-//! --force`, `reject` and `approve` (a command that fails or dies is not run again).
+//! --force`, `reject` and `approve` (a command that fails or dies is not run again), and the
+//! reconciler: on the EventBridge event of the execution's end (FAILED, TIMED_OUT, ABORTED;
+//! redelivered as an alarm is) and on its schedule (a sweep of every held lock; a failed sweep
+//! is made good by the next one, which the drain runs).
 
 use std::task::Poll;
 
 use serde_json::Value;
 use sluice_core::deployment::{Controller, DeploymentId, Status};
-use sluice_core::ports::{DeploymentKey, Deployments};
-use sluice_core::workflow::{AlarmNotification, Takeover, WorkflowError, approve};
+use sluice_core::ports::{DeploymentKey, Deployments, ExecutionStatus, Orchestrator};
+use sluice_core::workflow::{
+    AlarmNotification, ExecutionEnded, Reconciler, Takeover, WorkflowError, approve,
+};
+use sluice_testkit::memory::{
+    ManualClock, MemoryNotifier, MemoryOrchestrator, MemoryRouter, MemoryStore,
+};
 
 use super::world::{ALARM, Call, EXECUTION, World, poll_once};
 
@@ -25,6 +33,10 @@ pub enum Kind {
     Reject,
     /// `sluice approve`.
     Approve,
+    /// The reconciler's scheduled sweep.
+    Reconcile,
+    /// The execution ended with this status: EventBridge invokes the reconciler.
+    ExecutionEnded(ExecutionStatus),
 }
 
 /// How many times Lambda runs an asynchronously invoked function for one event.
@@ -64,7 +76,9 @@ impl Actor {
 
     /// Whether another try will come (Lambda's retries of an alarm's delivery).
     pub fn will_retry(&self) -> bool {
-        self.kind == Kind::Alarm && self.call.is_none() && self.tries < ALARM_TRIES
+        matches!(self.kind, Kind::Alarm | Kind::ExecutionEnded(_))
+            && self.call.is_none()
+            && self.tries < ALARM_TRIES
     }
 
     pub fn is_running(&self) -> bool {
@@ -151,6 +165,17 @@ impl Actor {
                         .take_over(&key, operator, "rejected by ops", now)
                         .await?;
                 }
+                Kind::Reconcile => {
+                    reconciler(&w).sweep().await?;
+                }
+                Kind::ExecutionEnded(status) => {
+                    let ended = ExecutionEnded {
+                        execution_arn: w.orchestrator.execution_arn(EXECUTION).unwrap(),
+                        status,
+                        input: Some(w.request().to_string()),
+                    };
+                    reconciler(&w).on_execution_end(&ended).await?;
+                }
                 Kind::Approve => {
                     let key = find(&w).await?;
                     approve(
@@ -167,6 +192,19 @@ impl Actor {
             }
             Ok(Value::Null)
         })
+    }
+}
+
+type MemoryReconciler<'a> =
+    Reconciler<'a, MemoryStore, MemoryRouter, MemoryOrchestrator, MemoryNotifier, ManualClock>;
+
+fn reconciler(w: &World) -> MemoryReconciler<'_> {
+    Reconciler {
+        store: &w.store,
+        router: &w.router,
+        orchestrator: &w.orchestrator,
+        notifier: &w.notifier,
+        clock: &w.clock,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The shrunk counterexamples the model found on the code before issue 13's fixes
 //! (/work/coord/model-findings.md), replayed exactly: each must keep the invariant once its
-//! defect is fixed. Ignored until then.
+//! defect is fixed.
 
 use sluice_testkit::memory::Fault;
 
@@ -37,7 +37,6 @@ fn replay(shape: Shape, actions: Vec<Action>, alarm_blocks_promotion: bool) {
 }
 
 #[test]
-#[ignore = "defect 1 on the code before issue 13: a forced promotion during an abort leaves 100 % canary under RolledBack"]
 fn known_forced_promotion_during_an_abort() {
     use Action::*;
     let shape = Shape {
@@ -59,7 +58,6 @@ fn known_forced_promotion_during_an_abort() {
 }
 
 #[test]
-#[ignore = "defect 2 on the code before issue 13: an abort whose Route 53 write fails strands the deployment"]
 fn known_abort_whose_write_fails() {
     use Action::*;
     let actions = vec![
@@ -78,7 +76,6 @@ fn known_abort_whose_write_fails() {
 }
 
 #[test]
-#[ignore = "defect 2 on the code before issue 13: an abort does not verify, a late shift lands after it"]
 fn known_late_shift_after_an_abort() {
     use Action::*;
     let actions = vec![
@@ -99,7 +96,6 @@ fn known_late_shift_after_an_abort() {
 }
 
 #[test]
-#[ignore = "defect 3 on the code before issue 13: Validate dies after its writes; record and lock stay"]
 fn known_validate_dies_after_its_writes() {
     use Action::*;
     let actions = vec![
@@ -115,7 +111,6 @@ fn known_validate_dies_after_its_writes() {
 }
 
 #[test]
-#[ignore = "defect 3 on the code before issue 13: the lease runs out during an approval wait"]
 fn known_lease_runs_out_during_an_approval_wait() {
     use Action::*;
     let shape = Shape {
@@ -137,7 +132,6 @@ fn known_lease_runs_out_during_an_approval_wait() {
 }
 
 #[test]
-#[ignore = "defect 4 on the code before issue 13: a retried gradual rollback raises the canary again"]
 fn known_retried_ramp_down_goes_back_up() {
     use Action::*;
     let shape = Shape {
@@ -157,7 +151,6 @@ fn known_retried_ramp_down_goes_back_up() {
 }
 
 #[test]
-#[ignore = "defect 5 on the code before issue 13: approve answers before it records; the approved deployment rolls back"]
 fn known_approve_answers_before_it_records() {
     use Action::*;
     let shape = Shape {
@@ -182,7 +175,6 @@ fn known_approve_answers_before_it_records() {
 }
 
 #[test]
-#[ignore = "defect 6 on the code before issue 13: a lost alarm notification lets Finalize promote"]
 fn known_missed_alarm_lets_finalize_promote() {
     use Action::*;
     let mut actions = vec![Run(6), AlarmUnheard];
@@ -191,7 +183,6 @@ fn known_missed_alarm_lets_finalize_promote() {
 }
 
 #[test]
-#[ignore = "finding 8 on the code before issue 13: Validate's create answered with a lost answer strands the deployment"]
 fn known_validate_create_with_a_lost_answer() {
     use Action::*;
     replay(PLAIN, vec![Run(7), faulty(0, Fault::Lost)], false);

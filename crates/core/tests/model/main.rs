@@ -5,7 +5,8 @@
 //! the real state machine definition (Retry, Catch → Rollback, Sluice.Fenced → TakenOver),
 //! running each Task's workflow function exactly as its Lambda does, one port call per turn;
 //! the other controllers (the alarm's emergency rollback, `sluice abort`, `promote --force`,
-//! `reject`, `approve`) take turns with it; a call can fail (a 5xx, Route 53's
+//! `reject`, `approve`, the reconciler's sweep) take turns with it; the reconciler also runs
+//! on the execution's failed end (EventBridge) and, at the drain, on its schedule; a call can fail (a 5xx, Route 53's
 //! PriorRequestNotComplete, a lost answer), a Route 53 change can be accepted and land after a
 //! later one, an invocation can die between two calls (a Lambda timeout: `Lambda.Unknown`), an
 //! alarm can go off unheard. The invariant is checked at every quiescent point and after the
@@ -14,8 +15,8 @@
 //!
 //! Size: `SLUICE_MODEL_CASES` scenarios per property (default 200, the CI size);
 //! `SLUICE_MODEL_FULL=1` runs 10,000 per property. Each property prints how many ran.
-//! The properties that find issue 13's defects on today's code are `#[ignore]`d until their
-//! fixes land: `cargo nextest run -p sluice-core --test model --run-ignored all`.
+//! Every property found one of issue 13's defects on the code before its fixes
+//! (/work/coord/model-findings.md); `known.rs` replays those counterexamples.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -189,12 +190,13 @@ fn check(name: &str, mix: Mix) {
 }
 
 const ALL_FAULTS: [Fault; 4] = [Fault::Fail, Fault::Busy, Fault::Lost, Fault::Late];
-const TAKEOVERS: [Kind; 5] = [
+const TAKEOVERS: [Kind; 6] = [
     Kind::Alarm,
     Kind::Abort,
     Kind::ForcePromote,
     Kind::Reject,
     Kind::Approve,
+    Kind::Reconcile,
 ];
 
 /// The state machine on its own (an operator approving when asked): the invariant holds.
@@ -225,12 +227,17 @@ fn one_alarm_or_abort_at_a_time_keeps_the_invariant() {
 
 /// Issue 13 defect 1: takeovers racing each other and the state machine.
 #[test]
-#[ignore = "finds issue 13 defect 1 on today's code (model-findings.md); un-ignore once the takeover slice lands"]
 fn racing_takeovers_keep_the_invariant() {
     check(
         "racing takeovers",
         Mix {
-            starts: vec![Kind::Alarm, Kind::Abort, Kind::ForcePromote, Kind::Reject],
+            starts: vec![
+                Kind::Alarm,
+                Kind::Abort,
+                Kind::ForcePromote,
+                Kind::Reject,
+                Kind::Reconcile,
+            ],
             atomic: vec![Kind::Approve],
             ramp_down: Some(false),
             ..Mix::default()
@@ -240,13 +247,12 @@ fn racing_takeovers_keep_the_invariant() {
 
 /// Issue 13 defect 2: compensating writes meeting failures.
 #[test]
-#[ignore = "finds issue 13 defect 2 on today's code (model-findings.md); un-ignore once the takeover slice lands"]
 fn faults_during_takeovers_keep_the_invariant() {
     check(
         "takeovers with faults",
         Mix {
             interleave: 6,
-            starts: vec![Kind::Alarm, Kind::Abort],
+            starts: vec![Kind::Alarm, Kind::Abort, Kind::Reconcile],
             atomic: vec![Kind::Approve],
             faults: vec![Fault::Fail, Fault::Busy],
             ramp_down: Some(false),
@@ -258,7 +264,6 @@ fn faults_during_takeovers_keep_the_invariant() {
 /// A write that took effect but whose answer was lost (a DynamoDB or Route 53 timeout after
 /// the service acted), then retried.
 #[test]
-#[ignore = "finds a Validate bug on today's code (model-findings.md, finding 8); un-ignore once it is fixed"]
 fn lost_answers_are_retried_safely() {
     check(
         "lost answers",
@@ -273,7 +278,6 @@ fn lost_answers_are_retried_safely() {
 
 /// Late Route 53 changes: accepted, then landing after a later change.
 #[test]
-#[ignore = "not yet run green on today's code (model-findings.md); un-ignore with the takeover slice"]
 fn late_route53_changes_keep_the_invariant() {
     check(
         "late Route 53 changes",
@@ -289,12 +293,11 @@ fn late_route53_changes_keep_the_invariant() {
 
 /// Issue 13 defect 3: invocations dying between two writes.
 #[test]
-#[ignore = "finds issue 13 defect 3 on today's code (model-findings.md); un-ignore once the steps and reconcile slices land"]
 fn crashes_strand_nothing() {
     check(
         "crashes",
         Mix {
-            starts: vec![Kind::Alarm, Kind::Abort],
+            starts: vec![Kind::Alarm, Kind::Abort, Kind::Reconcile],
             atomic: vec![Kind::Approve],
             crashes: true,
             ramp_down: Some(false),
@@ -305,7 +308,6 @@ fn crashes_strand_nothing() {
 
 /// Issue 13 defect 3: the lease outlives neither an approval wait nor any other live wait.
 #[test]
-#[ignore = "finds issue 13 defect 3 (lease) on today's code (model-findings.md); un-ignore once the steps slice lands"]
 fn a_long_approval_wait_keeps_the_lease() {
     check(
         "long approval wait",
@@ -320,7 +322,6 @@ fn a_long_approval_wait_keeps_the_lease() {
 
 /// Issue 13 defect 4: a gradual rollback that fails, is retried or is taken over.
 #[test]
-#[ignore = "finds issue 13 defect 4 on today's code (model-findings.md); un-ignore once the steps slice lands"]
 fn a_gradual_rollback_only_goes_down() {
     check(
         "gradual rollback",
@@ -336,7 +337,6 @@ fn a_gradual_rollback_only_goes_down() {
 
 /// Issue 13 defect 5: an approval whose record write fails.
 #[test]
-#[ignore = "finds issue 13 defect 5 on today's code (model-findings.md); un-ignore once the takeover slice lands"]
 fn an_approval_is_recorded_before_it_is_answered() {
     check(
         "approval",
@@ -352,7 +352,6 @@ fn an_approval_is_recorded_before_it_is_answered() {
 
 /// Issue 13 defect 6: an alarm whose notification is lost.
 #[test]
-#[ignore = "finds issue 13 defect 6 on today's code (model-findings.md); un-ignore once the steps and takeover slices land"]
 fn a_missed_alarm_still_stops_the_release() {
     check(
         "missed alarm",
@@ -369,7 +368,6 @@ fn a_missed_alarm_still_stops_the_release() {
 /// Everything at once: every controller, every fault, crashes, late Route 53 changes, unheard
 /// alarms and hours passing.
 #[test]
-#[ignore = "finds issue 13's defects on today's code (model-findings.md); un-ignore once the takeover, steps and reconcile slices land"]
 fn the_invariant_holds_under_every_race_crash_and_fault() {
     check(
         "everything",

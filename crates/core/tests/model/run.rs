@@ -6,13 +6,13 @@
 use std::future::Future;
 use std::task::Poll;
 
-use sluice_core::ports::AlarmState;
+use sluice_core::ports::{AlarmState, ExecutionStatus};
 use sluice_testkit::memory::Fault;
 
 use super::actors::{Actor, Kind, Step};
 use super::check;
 use super::execution::{Execution, Progress, describe};
-use super::world::{ALARM, Shape, World};
+use super::world::{ALARM, EXECUTION, Shape, World};
 
 /// What happens next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,8 @@ pub struct Run {
     /// Whether the alarm was in ALARM when the running Finalize began.
     finalize_began_in_alarm: bool,
     alarm_blocks_promotion: bool,
+    /// Whether the execution's end went to EventBridge's rule already.
+    end_reported: bool,
 }
 
 /// Runs a future made only of in-memory calls to its end.
@@ -87,6 +89,7 @@ pub fn run(scenario: &Scenario) -> Result<(), String> {
         log: Vec::new(),
         rollback_share: None,
         finalize_began_in_alarm: false,
+        end_reported: false,
     };
     let result = run.play(&scenario.actions);
     result.map_err(|violation| {
@@ -102,6 +105,7 @@ impl Run {
     fn play(&mut self, actions: &[Action]) -> Result<(), String> {
         for (i, action) in actions.iter().enumerate() {
             self.act(i, *action)?;
+            self.report_end(i.to_string());
             self.take_trace();
             self.observe()?;
             if self.is_quiescent() {
@@ -332,11 +336,32 @@ impl Run {
     /// Everything still alive finishes, without faults: late changes land, running commands
     /// and redelivered alarms run to their end, the execution runs until it ends or waits for
     /// an operator.
-    fn drain(&mut self) -> Result<(), String> {
-        self.log.push("drain".into());
-        while self.world.router.land_late() {
-            self.log.push("a late Route 53 change lands".into());
+    /// EventBridge's rule on the execution's status: an end other than success (FAILED,
+    /// TIMED_OUT, ABORTED) invokes the reconciler.
+    fn report_end(&mut self, at: String) {
+        if self.end_reported {
+            return;
         }
+        let status = self
+            .world
+            .orchestrator
+            .executions()
+            .into_iter()
+            .find(|(name, _, _)| name == EXECUTION)
+            .map(|(_, _, status)| status);
+        let Some(status) = status.filter(|s| !s.is_running()) else {
+            return;
+        };
+        self.end_reported = true;
+        if status != ExecutionStatus::Succeeded {
+            self.started += 1;
+            let actor = Actor::new(Kind::ExecutionEnded(status), self.started);
+            self.log.push(format!("{at}: {} starts", actor.name()));
+            self.actors.push(actor);
+        }
+    }
+
+    fn finish_actors(&mut self) -> Result<(), String> {
         while !self.actors.is_empty() {
             let calls = self.world.faults.calls();
             let name = self.actors[0].name();
@@ -346,16 +371,38 @@ impl Run {
                 self.log.push(format!("drain: {name}: {operation}"));
             }
         }
-        for _ in 0..DRAIN_POLLS {
-            if self.poll_execution() != Progress::Moved {
-                self.observe()?;
-                return Ok(());
-            }
-            self.observe()?;
+        Ok(())
+    }
+
+    /// Late changes land, every controller finishes, the execution runs until it ends or
+    /// waits for an operator (its end reported to the reconciler), and the reconciler's
+    /// schedule sweeps once more.
+    fn drain(&mut self) -> Result<(), String> {
+        self.log.push("drain".into());
+        while self.world.router.land_late() {
+            self.log.push("a late Route 53 change lands".into());
         }
-        Err(format!(
-            "the execution is still running after {DRAIN_POLLS} polls, in {}",
-            self.execution.state
-        ))
+        self.finish_actors()?;
+        let mut polls = 0;
+        while self.poll_execution() == Progress::Moved {
+            self.observe()?;
+            polls += 1;
+            if polls > DRAIN_POLLS {
+                return Err(format!(
+                    "the execution is still running after {DRAIN_POLLS} polls, in {}",
+                    self.execution.state
+                ));
+            }
+        }
+        self.observe()?;
+        self.report_end("drain".into());
+        self.finish_actors()?;
+        self.started += 1;
+        let sweep = Actor::new(Kind::Reconcile, self.started);
+        self.log
+            .push(format!("drain: {} (the schedule) starts", sweep.name()));
+        self.actors.push(sweep);
+        self.finish_actors()?;
+        self.observe()
     }
 }
