@@ -3,6 +3,8 @@
 //! retrier, its MaxAttempts), Catch (first matching catcher, its ResultPath) and ResultPath. The
 //! routes are read from the definition, so the model follows whatever the definition says today.
 
+use std::sync::{Arc, OnceLock};
+
 use serde_json::{Map, Value};
 
 /// The deployment state machine's definition.
@@ -47,18 +49,25 @@ impl Task {
     }
 }
 
+#[derive(Clone)]
 pub struct Definition {
     pub start: String,
-    states: Map<String, Value>,
+    states: Arc<Map<String, Value>>,
 }
 
 impl Definition {
+    /// The definition, parsed once per test process (every scenario walks it).
     pub fn load() -> Definition {
-        let definition: Value = serde_json::from_str(DEFINITION).unwrap();
-        Definition {
-            start: definition["StartAt"].as_str().unwrap().to_string(),
-            states: definition["States"].as_object().unwrap().clone(),
-        }
+        static PARSED: OnceLock<Definition> = OnceLock::new();
+        PARSED
+            .get_or_init(|| {
+                let definition: Value = serde_json::from_str(DEFINITION).unwrap();
+                Definition {
+                    start: definition["StartAt"].as_str().unwrap().to_string(),
+                    states: Arc::new(definition["States"].as_object().unwrap().clone()),
+                }
+            })
+            .clone()
     }
 
     pub fn state(&self, name: &str) -> &Value {
