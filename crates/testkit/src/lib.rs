@@ -12,7 +12,9 @@
 //!   machine's own Choice table routes it;
 //! - [`eventually`]: waiting for a condition instead of sleeping a fixed time;
 //! - [`memory`]: every port in memory ([`MemoryStore`](memory::MemoryStore), …, and the
-//!   [`MemoryPorts`](memory::MemoryPorts) bundle), for tests that need no moto;
+//!   [`MemoryPorts`](memory::MemoryPorts) bundle), for tests that need no moto; built
+//!   `with_faults` on one [`Faults`](memory::Faults), their calls can fail, lose their answer,
+//!   land late (Route 53) and yield, for the model-based test in core;
 //! - [`steps`]: a deployment driven through its first steps, for handler tests.
 //!
 //! No Lambda binary depends on this crate: function and handler crates take it as a

@@ -1,3 +1,4 @@
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -115,19 +116,15 @@ pub async fn validate_deployment(
     })?;
     match store.create(&deployment, &event).await {
         Ok(()) => {}
-        // Two tries of the same execution raced; the other one wrote it.
+        // An earlier try of this execution wrote it (its answer lost, or two tries raced),
+        // maybe under another start time: go on with the record that exists, never with one
+        // that does not.
         Err(DeploymentsError::AlreadyExists { .. }) => {
-            if let Some(existing) = store.get(&key).await? {
-                return Ok(Cursor::at(&existing, 0));
-            }
+            return resume_existing(store, &id, lock, now).await;
         }
-        Err(other) => {
-            // Leave no lock behind for a deployment that does not exist.
-            if let Err(release) = store.release_lock(&key.service, &id).await {
-                tracing::warn!(deployment_id = %id, error = %release, "lock not released after a failed create");
-            }
-            return Err(other.into());
-        }
+        // The lock stays: a failed create may have taken effect (a timeout after the commit),
+        // and the retry finds it by the lock's key; if none comes, the reconciler frees it.
+        Err(other) => return Err(other.into()),
     }
     for warning in &deployment.warnings {
         tracing::warn!(deployment_id = %id, field = %warning.field, "{}", warning.message);
@@ -153,6 +150,33 @@ pub async fn validate_deployment(
     )
     .await;
     Ok(Cursor::at(&deployment, 0))
+}
+
+/// The cursor of the record an earlier try of this execution created (found by id: its key
+/// may name another start time), with the lock naming that record. An ended record is handed
+/// back as it is, its lock (taken by this try) released; the next step finds it ended.
+async fn resume_existing(
+    store: &(impl ServiceLocks + Deployments),
+    id: &DeploymentId,
+    mut lock: ServiceLock,
+    now: DateTime<Utc>,
+) -> Result<Cursor, WorkflowError> {
+    let existing = store
+        .find(id)
+        .await?
+        .ok_or_else(|| WorkflowError::Internal {
+            id: id.to_string(),
+            message: "creating the record answered that it exists, yet none is found by its id"
+                .into(),
+        })?;
+    let key = DeploymentKey::of(&existing);
+    if existing.status.is_terminal() {
+        store.release_lock(&key.service, id).await?;
+    } else if lock.deployment != key {
+        lock.deployment = key;
+        store.acquire_lock(&lock, now).await?;
+    }
+    Ok(Cursor::at(&existing, 0))
 }
 
 /// The request laid over the service's stored defaults, parsed and normalised.

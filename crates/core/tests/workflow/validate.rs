@@ -1,5 +1,7 @@
 //! The workflow step validate-deployment: the record written, the lock taken, and every refusal named.
 
+use sluice_core::ports::{DeploymentKey, ServiceLocks};
+
 use crate::common::*;
 
 #[tokio::test]
@@ -387,4 +389,93 @@ async fn validate_leases_the_lock_until_the_first_shift_not_for_the_whole_deploy
         lease <= w.clock.now() + chrono::Duration::hours(1),
         "{lease}"
     );
+}
+
+/// A world whose store meets `fault` on Validate's `create` (found by counting the calls of a
+/// clean run, so the test follows Validate's reads as they change).
+async fn world_whose_create_meets(fault: Fault) -> (World, Faults) {
+    const CREATE: &str = "TransactWriteItems create DEPLOY";
+    for n in 1..=20 {
+        let faults = Faults::new();
+        let mut w = World::new();
+        w.store = MemoryStore::with_faults(&faults);
+        faults.fail_call(n, fault);
+        let _ = w.validate(request()).await;
+        if faults
+            .met()
+            .iter()
+            .any(|(_, operation, _)| *operation == CREATE)
+        {
+            let faults = Faults::new();
+            let mut w = World::new();
+            w.store = MemoryStore::with_faults(&faults);
+            faults.fail_call(n, fault);
+            return (w, faults);
+        }
+    }
+    panic!("validate never calls {CREATE}");
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_keeps_the_lock_and_the_retry_returns_the_record() {
+    let (w, _faults) = world_whose_create_meets(Fault::Lost).await;
+    let (name, _) = error_names(w.validate(request()).await);
+    assert_eq!(name, ErrorName::Retryable);
+    // The record was written: its lock must stay, or another deployment could take the service.
+    let written = w.store.only_deployment();
+    let lock = w
+        .store
+        .lock_of("checkout-api")
+        .expect("the lock stays held");
+    assert_eq!(lock.deployment, DeploymentKey::of(&written));
+
+    w.clock.advance(30);
+    let cursor = w.validate(request()).await.unwrap();
+    assert_eq!(cursor.deployment, DeploymentKey::of(&written));
+    assert_eq!(w.store.deployments().len(), 1);
+    assert_eq!(w.store.events(&written.id).len(), 1);
+    assert_eq!(
+        w.store.lock_of("checkout-api").unwrap().deployment,
+        cursor.deployment
+    );
+}
+
+#[tokio::test]
+async fn a_retry_that_meets_its_own_record_under_another_key_returns_that_record() {
+    let w = World::new();
+    let first = w.validate(request()).await.unwrap();
+    // The lock is gone (released by hand, say) while the record stays: the retry takes a
+    // new lock with a new start time, and its create answers AlreadyExists.
+    w.store
+        .release_lock("checkout-api", &first.deployment.id)
+        .await
+        .unwrap();
+    w.clock.advance(30);
+    let cursor = w.validate(request()).await.unwrap();
+    assert_eq!(cursor.deployment, first.deployment);
+    assert!(w.store.get(&cursor.deployment).await.unwrap().is_some());
+    assert_eq!(w.store.deployments().len(), 1);
+    assert_eq!(
+        w.store.lock_of("checkout-api").unwrap().deployment,
+        first.deployment,
+        "the lock names the record that exists"
+    );
+}
+
+#[tokio::test]
+async fn a_create_that_failed_is_retried_under_the_same_lock() {
+    let (w, _faults) = world_whose_create_meets(Fault::Fail).await;
+    let (name, _) = error_names(w.validate(request()).await);
+    assert_eq!(name, ErrorName::Retryable);
+    assert!(w.store.deployments().is_empty());
+    // A failure looks the same as a lost answer: the lock stays, for the retry (or, should the
+    // execution end here, the reconciler) to settle.
+    let lock = w
+        .store
+        .lock_of("checkout-api")
+        .expect("the lock stays held");
+    w.clock.advance(30);
+    let cursor = w.validate(request()).await.unwrap();
+    assert_eq!(cursor.deployment, lock.deployment);
+    assert!(w.store.get(&cursor.deployment).await.unwrap().is_some());
 }

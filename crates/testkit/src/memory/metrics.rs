@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use sluice_core::metrics::{Datapoint, MetricRef, Series, SeriesQuery, Statistic, TimeWindow};
 use sluice_core::ports::*;
 
+use super::Faults;
+
 /// One raw sample: when, and its value.
 type Sample = (DateTime<Utc>, f64);
 
@@ -17,11 +19,20 @@ type Sample = (DateTime<Utc>, f64);
 pub struct MemoryMetrics {
     samples: Arc<Mutex<BTreeMap<String, Vec<Sample>>>>,
     failures: Arc<Mutex<VecDeque<MetricError>>>,
+    faults: Faults,
 }
 
 impl MemoryMetrics {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Metrics whose reads meet the faults (and yield as) `faults` says.
+    pub fn with_faults(faults: &Faults) -> Self {
+        MemoryMetrics {
+            faults: faults.clone(),
+            ..Self::default()
+        }
     }
 
     fn key(metric: &MetricRef) -> String {
@@ -46,6 +57,9 @@ impl MetricSource for MemoryMetrics {
         queries: &[SeriesQuery],
         window: TimeWindow,
     ) -> Result<Vec<Series>, MetricError> {
+        if self.faults.enter("GetMetricData").await.is_some() {
+            return Err(injected("GetMetricData"));
+        }
         if let Some(error) = self.failures.lock().unwrap().pop_front() {
             return Err(error);
         }
@@ -102,6 +116,7 @@ fn aggregate(stat: Statistic, values: &[f64]) -> f64 {
 #[derive(Default, Clone)]
 pub struct MemoryAlarms {
     states: Arc<Mutex<BTreeMap<String, AlarmState>>>,
+    faults: Faults,
 }
 
 impl MemoryAlarms {
@@ -109,13 +124,29 @@ impl MemoryAlarms {
         Self::default()
     }
 
+    /// Alarms whose reads meet the faults (and yield as) `faults` says.
+    pub fn with_faults(faults: &Faults) -> Self {
+        MemoryAlarms {
+            faults: faults.clone(),
+            ..Self::default()
+        }
+    }
+
     pub fn set(&self, name: &str, state: AlarmState) {
         self.states.lock().unwrap().insert(name.into(), state);
+    }
+
+    /// An alarm's state as set, without a port call.
+    pub fn state_of(&self, name: &str) -> Option<AlarmState> {
+        self.states.lock().unwrap().get(name).copied()
     }
 }
 
 impl AlarmStates for MemoryAlarms {
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<AlarmStatus>, MetricError> {
+        if self.faults.enter("DescribeAlarms").await.is_some() {
+            return Err(injected("DescribeAlarms"));
+        }
         let states = self.states.lock().unwrap();
         Ok(names
             .iter()
@@ -124,5 +155,13 @@ impl AlarmStates for MemoryAlarms {
                 state: states.get(name).copied(),
             })
             .collect())
+    }
+}
+
+fn injected(operation: &'static str) -> MetricError {
+    MetricError::Unavailable {
+        operation,
+        what: "memory CloudWatch".into(),
+        message: "service unavailable (injected)".into(),
     }
 }

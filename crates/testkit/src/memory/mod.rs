@@ -6,6 +6,7 @@
 //! [`sample_event`] / [`sample_world`] give the world the sample events in `events/` describe.
 
 mod clock;
+mod faults;
 mod metrics;
 mod notifier;
 mod orchestrator;
@@ -14,6 +15,7 @@ mod router;
 mod store;
 
 pub use clock::ManualClock;
+pub use faults::{Fault, Faults};
 pub use metrics::{MemoryAlarms, MemoryMetrics};
 pub use notifier::MemoryNotifier;
 pub use orchestrator::{MemoryOrchestrator, TaskAnswer};

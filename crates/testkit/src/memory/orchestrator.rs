@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use sluice_core::ports::*;
 
+use super::{Fault, Faults};
+
 /// A task token and its answer: the output, or the error and cause.
 pub type TaskAnswer = (String, Result<Value, (String, String)>);
 
@@ -19,10 +21,24 @@ struct OrchestratorState {
     answer_failures: std::collections::VecDeque<OrchestratorError>,
 }
 
+impl OrchestratorState {
+    /// A task token is answered once: Step Functions refuses a second answer (the task is
+    /// no longer waiting on it).
+    fn ensure_unanswered(&self, token: &str) -> Result<(), OrchestratorError> {
+        if self.task_answers.iter().any(|(t, _)| t == token) {
+            return Err(OrchestratorError::TaskTokenInvalid {
+                message: format!("task token {token} was already answered"),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Step Functions in memory: executions by name, stops with their cause, task answers.
 #[derive(Default, Clone)]
 pub struct MemoryOrchestrator {
     state: Arc<Mutex<OrchestratorState>>,
+    faults: Faults,
 }
 
 impl MemoryOrchestrator {
@@ -30,6 +46,43 @@ impl MemoryOrchestrator {
 
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Step Functions whose calls meet the faults (and yield as) `faults` says.
+    pub fn with_faults(faults: &Faults) -> Self {
+        MemoryOrchestrator {
+            faults: faults.clone(),
+            ..Self::default()
+        }
+    }
+
+    /// Ends a running execution as its definition did (a Succeed or Fail state, a timeout).
+    pub fn end_execution(&self, name: &str, status: ExecutionStatus) {
+        let mut state = self.state.lock().unwrap();
+        if let Some(execution) = state.executions.get_mut(name)
+            && execution.1.is_running()
+        {
+            execution.1 = status;
+        }
+    }
+
+    /// A task waiting on `token` timed out (its state's `TimeoutSeconds`): the execution goes
+    /// on with `States.Timeout`, and a later answer to the token is refused.
+    pub fn time_out_task(&self, token: &str) {
+        self.state.lock().unwrap().task_answers.push((
+            token.into(),
+            Err(("States.Timeout".into(), "the task timed out".into())),
+        ));
+    }
+
+    /// Enters a call: `Err` when a fault stops it before it acts; `Ok(true)` when it is to act
+    /// and then lose its answer.
+    async fn enter(&self, operation: &'static str, what: &str) -> Result<bool, OrchestratorError> {
+        match self.faults.enter(operation).await {
+            None => Ok(false),
+            Some(Fault::Lost) => Ok(true),
+            Some(_) => Err(injected(operation, what, "service unavailable (injected)")),
+        }
     }
 
     pub fn arn_of(name: &str) -> String {
@@ -73,6 +126,32 @@ impl MemoryOrchestrator {
     }
 }
 
+fn injected(operation: &'static str, what: &str, message: &str) -> OrchestratorError {
+    OrchestratorError::Unavailable {
+        operation,
+        what: what.into(),
+        message: message.into(),
+    }
+}
+
+/// The answer of a call that acted: an error when its answer was lost.
+fn answer<T>(
+    lost: bool,
+    operation: &'static str,
+    what: &str,
+    value: T,
+) -> Result<T, OrchestratorError> {
+    if lost {
+        Err(injected(
+            operation,
+            what,
+            "timed out (injected; the request took effect)",
+        ))
+    } else {
+        Ok(value)
+    }
+}
+
 impl Orchestrator for MemoryOrchestrator {
     fn state_machine_arn(&self) -> Option<&str> {
         Some(Self::MACHINE)
@@ -83,6 +162,7 @@ impl Orchestrator for MemoryOrchestrator {
         name: &str,
         input: &Value,
     ) -> Result<ExecutionRef, OrchestratorError> {
+        let lost = self.enter("StartExecution", name).await?;
         let mut state = self.state.lock().unwrap();
         if let Some((existing, _, _)) = state.executions.get(name) {
             if existing != input {
@@ -96,10 +176,11 @@ impl Orchestrator for MemoryOrchestrator {
         state
             .executions
             .insert(name.into(), (input.clone(), ExecutionStatus::Running, None));
-        Ok(ExecutionRef {
+        let started = ExecutionRef {
             arn: Self::arn_of(name),
             already_existed: false,
-        })
+        };
+        answer(lost, "StartExecution", name, started)
     }
 
     async fn stop_execution(
@@ -108,6 +189,7 @@ impl Orchestrator for MemoryOrchestrator {
         _error: &str,
         cause: &str,
     ) -> Result<(), OrchestratorError> {
+        let lost = self.enter("StopExecution", arn).await?;
         let mut state = self.state.lock().unwrap();
         let execution = state
             .executions
@@ -117,7 +199,7 @@ impl Orchestrator for MemoryOrchestrator {
             execution.1 = ExecutionStatus::Aborted;
             execution.2 = Some(cause.into());
         }
-        Ok(())
+        answer(lost, "StopExecution", arn, ())
     }
 
     async fn execution_outcome(
@@ -137,6 +219,9 @@ impl Orchestrator for MemoryOrchestrator {
     }
 
     async fn execution_status(&self, arn: &str) -> Result<ExecutionStatus, OrchestratorError> {
+        if self.enter("DescribeExecution", arn).await? {
+            return Err(injected("DescribeExecution", arn, "injected failure"));
+        }
         self.state
             .lock()
             .unwrap()
@@ -151,12 +236,14 @@ impl Orchestrator for MemoryOrchestrator {
         token: &str,
         output: &Value,
     ) -> Result<(), OrchestratorError> {
+        let lost = self.enter("SendTaskSuccess", token).await?;
         let mut state = self.state.lock().unwrap();
         if let Some(error) = state.answer_failures.pop_front() {
             return Err(error);
         }
+        state.ensure_unanswered(token)?;
         state.task_answers.push((token.into(), Ok(output.clone())));
-        Ok(())
+        answer(lost, "SendTaskSuccess", token, ())
     }
 
     async fn send_task_failure(
@@ -165,13 +252,15 @@ impl Orchestrator for MemoryOrchestrator {
         error: &str,
         cause: &str,
     ) -> Result<(), OrchestratorError> {
+        let lost = self.enter("SendTaskFailure", token).await?;
         let mut state = self.state.lock().unwrap();
         if let Some(failure) = state.answer_failures.pop_front() {
             return Err(failure);
         }
+        state.ensure_unanswered(token)?;
         state
             .task_answers
             .push((token.into(), Err((error.into(), cause.into()))));
-        Ok(())
+        answer(lost, "SendTaskFailure", token, ())
     }
 }

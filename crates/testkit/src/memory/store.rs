@@ -12,7 +12,7 @@ use sluice_core::deployment::{Deployment, DeploymentId, HistoryEvent};
 use sluice_core::ports::*;
 use sluice_core::service_state::{QueuedRelease, ServiceState};
 
-use super::Hook;
+use super::{Fault, Faults, Hook};
 
 #[derive(Default)]
 struct StoreState {
@@ -30,11 +30,20 @@ struct StoreState {
 pub struct MemoryStore {
     state: Arc<Mutex<StoreState>>,
     before_save: Arc<Mutex<Option<Hook>>>,
+    faults: Faults,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store whose calls meet the faults (and yield as) `faults` says.
+    pub fn with_faults(faults: &Faults) -> Self {
+        MemoryStore {
+            faults: faults.clone(),
+            ..Self::default()
+        }
     }
 
     /// The next store call, of any of the storage ports, fails with `error`.
@@ -107,11 +116,51 @@ impl MemoryStore {
             None => Ok(()),
         }
     }
+
+    /// Enters a read: fails when a failure is queued or injected.
+    async fn read(&self, operation: &'static str) -> Result<(), StorageFailure> {
+        match self.faults.enter(operation).await {
+            None => self.take_failure(),
+            Some(_) => Err(injected(operation, "injected failure")),
+        }
+    }
+
+    /// Runs a write: fails before it acts when a failure is queued or injected; with
+    /// [`Fault::Lost`], acts and then answers with an error.
+    async fn write<T, E: From<StorageFailure>>(
+        &self,
+        operation: &'static str,
+        act: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let lost = match self.faults.enter(operation).await {
+            None => {
+                self.take_failure()?;
+                false
+            }
+            Some(Fault::Lost) => true,
+            Some(_) => return Err(injected(operation, "injected failure").into()),
+        };
+        let result = act()?;
+        if lost {
+            return Err(
+                injected(operation, "injected: it took effect, its answer was lost").into(),
+            );
+        }
+        Ok(result)
+    }
+}
+
+fn injected(operation: &'static str, message: &str) -> StorageFailure {
+    StorageFailure::Unavailable {
+        operation,
+        what: "the memory table".into(),
+        message: message.into(),
+    }
 }
 
 impl ServiceConfigs for MemoryStore {
     async fn service_config(&self, service: &str) -> Result<Option<Value>, ServiceConfigError> {
-        self.take_failure()?;
+        self.read("GetItem CONFIG").await?;
         Ok(self.state.lock().unwrap().configs.get(service).cloned())
     }
 
@@ -120,13 +169,15 @@ impl ServiceConfigs for MemoryStore {
         service: &str,
         config: &Value,
     ) -> Result<(), ServiceConfigError> {
-        self.take_failure()?;
-        self.state
-            .lock()
-            .unwrap()
-            .configs
-            .insert(service.to_string(), config.clone());
-        Ok(())
+        self.write("PutItem CONFIG", || {
+            self.state
+                .lock()
+                .unwrap()
+                .configs
+                .insert(service.to_string(), config.clone());
+            Ok(())
+        })
+        .await
     }
 
     async fn services_released_from(
@@ -152,7 +203,7 @@ impl ServiceConfigs for MemoryStore {
     }
 
     async fn service_configs(&self) -> Result<Vec<(String, Value)>, ServiceConfigError> {
-        self.take_failure()?;
+        self.read("Scan CONFIG").await?;
         Ok(self
             .state
             .lock()
@@ -166,21 +217,23 @@ impl ServiceConfigs for MemoryStore {
 
 impl ServiceLocks for MemoryStore {
     async fn acquire_lock(&self, lock: &ServiceLock, now: DateTime<Utc>) -> Result<(), LockError> {
-        self.take_failure()?;
-        let mut state = self.state.lock().unwrap();
-        let service = &lock.deployment.service;
-        if let Some(held) = state.locks.get(service)
-            && held.deployment.id != lock.deployment.id
-            && held.lease_until >= now
-        {
-            return Err(LockError::LockHeld {
-                service: service.clone(),
-                holder: held.deployment.id.clone(),
-                lease_until: held.lease_until,
-            });
-        }
-        state.locks.insert(service.clone(), lock.clone());
-        Ok(())
+        self.write("TransactWriteItems LOCK", || {
+            let mut state = self.state.lock().unwrap();
+            let service = &lock.deployment.service;
+            if let Some(held) = state.locks.get(service)
+                && held.deployment.id != lock.deployment.id
+                && held.lease_until >= now
+            {
+                return Err(LockError::LockHeld {
+                    service: service.clone(),
+                    holder: held.deployment.id.clone(),
+                    lease_until: held.lease_until,
+                });
+            }
+            state.locks.insert(service.clone(), lock.clone());
+            Ok(())
+        })
+        .await
     }
 
     async fn release_lock(
@@ -188,20 +241,22 @@ impl ServiceLocks for MemoryStore {
         service: &str,
         deployment: &DeploymentId,
     ) -> Result<(), LockError> {
-        self.take_failure()?;
-        let mut state = self.state.lock().unwrap();
-        if state
-            .locks
-            .get(service)
-            .is_some_and(|l| &l.deployment.id == deployment)
-        {
-            state.locks.remove(service);
-        }
-        Ok(())
+        self.write("TransactWriteItems release LOCK", || {
+            let mut state = self.state.lock().unwrap();
+            if state
+                .locks
+                .get(service)
+                .is_some_and(|l| &l.deployment.id == deployment)
+            {
+                state.locks.remove(service);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn lock(&self, service: &str) -> Result<Option<ServiceLock>, LockError> {
-        self.take_failure()?;
+        self.read("GetItem LOCK").await?;
         Ok(self.state.lock().unwrap().locks.get(service).cloned())
     }
 
@@ -211,27 +266,29 @@ impl ServiceLocks for MemoryStore {
         deployment: &DeploymentId,
         lease_until: DateTime<Utc>,
     ) -> Result<(), LockError> {
-        self.take_failure()?;
-        let mut state = self.state.lock().unwrap();
-        match state.locks.get_mut(service) {
-            Some(held) if &held.deployment.id == deployment => {
-                held.lease_until = lease_until;
-                Ok(())
+        self.write("UpdateItem renew LOCK", || {
+            let mut state = self.state.lock().unwrap();
+            match state.locks.get_mut(service) {
+                Some(held) if &held.deployment.id == deployment => {
+                    held.lease_until = lease_until;
+                    Ok(())
+                }
+                _ => Err(LockError::NotHeld {
+                    service: service.into(),
+                    deployment: deployment.clone(),
+                }),
             }
-            _ => Err(LockError::NotHeld {
-                service: service.into(),
-                deployment: deployment.clone(),
-            }),
-        }
+        })
+        .await
     }
 
     async fn locked_services(&self) -> Result<Vec<String>, LockError> {
-        self.take_failure()?;
+        self.read("Scan LOCK").await?;
         Ok(self.state.lock().unwrap().locks.keys().cloned().collect())
     }
 
     async fn locks_for_alarm(&self, alarm: &str) -> Result<Vec<ServiceLock>, LockError> {
-        self.take_failure()?;
+        self.read("Query ALARM").await?;
         Ok(self
             .state
             .lock()
@@ -250,31 +307,33 @@ impl Deployments for MemoryStore {
         deployment: &Deployment,
         event: &HistoryEvent,
     ) -> Result<(), DeploymentsError> {
-        self.take_failure()?;
-        let mut state = self.state.lock().unwrap();
-        if state.deployments.keys().any(|k| k.id == deployment.id) {
-            return Err(DeploymentsError::AlreadyExists {
-                id: deployment.id.clone(),
-            });
-        }
-        state
-            .deployments
-            .insert(DeploymentKey::of(deployment), deployment.clone());
-        state
-            .history
-            .entry(deployment.id.clone())
-            .or_default()
-            .push(event.clone());
-        Ok(())
+        self.write("TransactWriteItems create DEPLOY", || {
+            let mut state = self.state.lock().unwrap();
+            if state.deployments.keys().any(|k| k.id == deployment.id) {
+                return Err(DeploymentsError::AlreadyExists {
+                    id: deployment.id.clone(),
+                });
+            }
+            state
+                .deployments
+                .insert(DeploymentKey::of(deployment), deployment.clone());
+            state
+                .history
+                .entry(deployment.id.clone())
+                .or_default()
+                .push(event.clone());
+            Ok(())
+        })
+        .await
     }
 
     async fn get(&self, key: &DeploymentKey) -> Result<Option<Deployment>, DeploymentsError> {
-        self.take_failure()?;
+        self.read("GetItem DEPLOY").await?;
         Ok(self.state.lock().unwrap().deployments.get(key).cloned())
     }
 
     async fn find(&self, id: &DeploymentId) -> Result<Option<Deployment>, DeploymentsError> {
-        self.take_failure()?;
+        self.read("Query GSI1").await?;
         Ok(self
             .state
             .lock()
@@ -293,45 +352,47 @@ impl Deployments for MemoryStore {
         if let Some(hook) = self.before_save.lock().unwrap().take() {
             hook();
         }
-        self.take_failure()?;
-        let mut state = self.state.lock().unwrap();
-        let key = DeploymentKey::of(deployment);
-        let expected = deployment.revision - 1;
-        match state.deployments.get(&key) {
-            Some(stored) if stored.revision == expected => {}
-            _ => {
-                return Err(DeploymentsError::RevisionConflict {
-                    id: deployment.id.clone(),
-                    expected,
-                });
+        self.write("TransactWriteItems save DEPLOY", || {
+            let mut state = self.state.lock().unwrap();
+            let key = DeploymentKey::of(deployment);
+            let expected = deployment.revision - 1;
+            match state.deployments.get(&key) {
+                Some(stored) if stored.revision == expected => {}
+                _ => {
+                    return Err(DeploymentsError::RevisionConflict {
+                        id: deployment.id.clone(),
+                        expected,
+                    });
+                }
             }
-        }
-        state.deployments.insert(key, deployment.clone());
-        state
-            .history
-            .entry(deployment.id.clone())
-            .or_default()
-            .push(event.clone());
-        // The end of a deployment changes the service's state in the same write.
-        if deployment.status.is_terminal() {
-            let service_state = state
-                .service_states
-                .entry(deployment.service.clone())
-                .or_insert_with(|| ServiceState::new(&deployment.service));
-            if service_state.record_end(deployment) {
-                service_state.revision += 1;
+            state.deployments.insert(key, deployment.clone());
+            state
+                .history
+                .entry(deployment.id.clone())
+                .or_default()
+                .push(event.clone());
+            // The end of a deployment changes the service's state in the same write.
+            if deployment.status.is_terminal() {
+                let service_state = state
+                    .service_states
+                    .entry(deployment.service.clone())
+                    .or_insert_with(|| ServiceState::new(&deployment.service));
+                if service_state.record_end(deployment) {
+                    service_state.revision += 1;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     async fn history(&self, id: &DeploymentId) -> Result<Vec<HistoryEvent>, DeploymentsError> {
-        self.take_failure()?;
+        self.read("Query EVENT").await?;
         Ok(self.events(id))
     }
 
     async fn list(&self, service: &str, limit: usize) -> Result<Vec<Deployment>, DeploymentsError> {
-        self.take_failure()?;
+        self.read("Query DEPLOY").await?;
         let mut found: Vec<Deployment> = self
             .deployments()
             .into_iter()
@@ -350,13 +411,15 @@ impl TriggerLedger for MemoryStore {
         record: &TriggerRecord,
         _expires_at: DateTime<Utc>,
     ) -> Result<TriggerClaim, TriggerLedgerError> {
-        self.take_failure()?;
-        let mut state = self.state.lock().unwrap();
-        if let Some(seen) = state.triggers.get(key) {
-            return Ok(TriggerClaim::Seen(seen.clone()));
-        }
-        state.triggers.insert(key.to_string(), record.clone());
-        Ok(TriggerClaim::New)
+        self.write("PutItem TRIGGER", || {
+            let mut state = self.state.lock().unwrap();
+            if let Some(seen) = state.triggers.get(key) {
+                return Ok(TriggerClaim::Seen(seen.clone()));
+            }
+            state.triggers.insert(key.to_string(), record.clone());
+            Ok(TriggerClaim::New)
+        })
+        .await
     }
 
     async fn complete_trigger(
@@ -364,11 +427,13 @@ impl TriggerLedger for MemoryStore {
         key: &str,
         execution_arn: &str,
     ) -> Result<(), TriggerLedgerError> {
-        self.take_failure()?;
-        if let Some(record) = self.state.lock().unwrap().triggers.get_mut(key) {
-            record.execution_arn = Some(execution_arn.to_string());
-        }
-        Ok(())
+        self.write("UpdateItem TRIGGER", || {
+            if let Some(record) = self.state.lock().unwrap().triggers.get_mut(key) {
+                record.execution_arn = Some(execution_arn.to_string());
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -377,7 +442,7 @@ impl ServiceStates for MemoryStore {
         &self,
         service: &str,
     ) -> Result<Option<ServiceState>, ServiceStateError> {
-        self.take_failure()?;
+        self.read("GetItem STATE").await?;
         Ok(self.service_state_of(service))
     }
 
@@ -387,22 +452,24 @@ impl ServiceStates for MemoryStore {
         release: &QueuedRelease,
         now: DateTime<Utc>,
     ) -> Result<QueueWrite, ServiceStateError> {
-        self.take_failure()?;
-        let mut state = self.state.lock().unwrap();
-        let held = state
-            .locks
-            .get(service)
-            .is_some_and(|lock| lock.lease_until >= now);
-        if !held {
-            return Ok(QueueWrite::LockFree);
-        }
-        let service_state = state
-            .service_states
-            .entry(service.to_string())
-            .or_insert_with(|| ServiceState::new(service));
-        let change = service_state.queue(release.clone());
-        service_state.revision += 1;
-        Ok(QueueWrite::Queued(change))
+        self.write("UpdateItem STATE queue", || {
+            let mut state = self.state.lock().unwrap();
+            let held = state
+                .locks
+                .get(service)
+                .is_some_and(|lock| lock.lease_until >= now);
+            if !held {
+                return Ok(QueueWrite::LockFree);
+            }
+            let service_state = state
+                .service_states
+                .entry(service.to_string())
+                .or_insert_with(|| ServiceState::new(service));
+            let change = service_state.queue(release.clone());
+            service_state.revision += 1;
+            Ok(QueueWrite::Queued(change))
+        })
+        .await
     }
 
     async fn update_service_state<F>(
@@ -413,19 +480,21 @@ impl ServiceStates for MemoryStore {
     where
         F: Fn(&mut ServiceState) -> bool + Send + Sync,
     {
-        self.take_failure()?;
-        let mut state = self.state.lock().unwrap();
-        let mut updated = state
-            .service_states
-            .get(service)
-            .cloned()
-            .unwrap_or_else(|| ServiceState::new(service));
-        if change(&mut updated) {
-            updated.revision += 1;
-            state
+        self.write("PutItem STATE", || {
+            let mut state = self.state.lock().unwrap();
+            let mut updated = state
                 .service_states
-                .insert(service.to_string(), updated.clone());
-        }
-        Ok(updated)
+                .get(service)
+                .cloned()
+                .unwrap_or_else(|| ServiceState::new(service));
+            if change(&mut updated) {
+                updated.revision += 1;
+                state
+                    .service_states
+                    .insert(service.to_string(), updated.clone());
+            }
+            Ok(updated)
+        })
+        .await
     }
 }
