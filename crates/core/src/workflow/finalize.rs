@@ -4,13 +4,13 @@ use super::cursor::Cursor;
 use super::error::WorkflowError;
 use super::queue::after_end;
 use super::record::{ensure_driven, fenced, firing_alarms, load, notify, save_driven};
-use super::verify::restore_recorded;
+use super::verify::save_after_write;
 use crate::analysis::{Decision, DecisionAction};
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status, TrafficState};
 use crate::plan::WeightPair;
 use crate::ports::{
-    AlarmStates, Clock, DeploymentKey, Deployments, Notifier, Orchestrator, RecordSet,
-    ServiceLocks, ServiceStates, TrafficRouter,
+    AlarmStates, Clock, Deployments, Notifier, Orchestrator, RecordSet, ServiceLocks,
+    ServiceStates, TrafficRouter,
 };
 
 /// How long finalize waits for its 100 % change to be in sync.
@@ -104,21 +104,16 @@ pub async fn finalize(
             },
         )
         .map_err(|_| fenced(&deployment))?;
-    if let Err(error) = save_driven(store, &deployment, &event).await {
-        if let WorkflowError::Fenced { id, by, .. } = &error {
-            // Taken over while the canary went to 100 %: put back what the record says.
-            tracing::warn!(deployment_id = %id, %by, "taken over while promoting");
-            restore_recorded(
-                store,
-                router,
-                notifier,
-                clock,
-                &DeploymentKey::of(&deployment),
-            )
-            .await?;
-        }
-        return Err(error);
-    }
+    save_after_write(
+        store,
+        router,
+        notifier,
+        clock,
+        &deployment,
+        &event,
+        "promoting",
+    )
+    .await?;
     store
         .release_lock(&deployment.service, &deployment.id)
         .await?;

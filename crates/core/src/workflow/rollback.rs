@@ -6,12 +6,12 @@ use super::lease::renew_lease_if_held;
 use super::queue::after_end;
 use super::record::{fenced, load, notify, save_driven};
 use super::sync::SyncLimits;
-use super::verify::restore_recorded;
+use super::verify::save_after_write;
 use crate::deployment::{Controller, Deployment, EventKind, Outcome, Status, TrafficState};
 use crate::plan::WeightPair;
 use crate::ports::{
-    ChangeId, ChangeStatus, Clock, DeploymentKey, Deployments, Notifier, Orchestrator, RecordSet,
-    ServiceLocks, ServiceStates, TrafficRouter,
+    ChangeId, ChangeStatus, Clock, Deployments, Notifier, Orchestrator, RecordSet, ServiceLocks,
+    ServiceStates, TrafficRouter,
 };
 
 /// What Rollback receives: the cursor and, when a step failed, the error the state machine
@@ -231,24 +231,16 @@ async fn ramp_down(
             },
         )
         .map_err(|_| fenced(deployment))?;
-    match save_driven(store, deployment, &event).await {
-        Ok(()) => {}
-        Err(WorkflowError::Fenced { id, status, by }) => {
-            // Our change may have landed after the takeover's: put back what the record says,
-            // verified.
-            tracing::warn!(deployment_id = %id, %by, "taken over while ramping down");
-            restore_recorded(
-                store,
-                router,
-                notifier,
-                clock,
-                &DeploymentKey::of(deployment),
-            )
-            .await?;
-            return Err(WorkflowError::Fenced { id, status, by });
-        }
-        Err(other) => return Err(other),
-    }
+    save_after_write(
+        store,
+        router,
+        notifier,
+        clock,
+        deployment,
+        &event,
+        "ramping down",
+    )
+    .await?;
     tracing::info!(deployment_id = %deployment.id, percent, change_id = %change, "ramping down");
     Ok(change)
 }

@@ -2,11 +2,9 @@ use super::cursor::Cursor;
 use super::error::WorkflowError;
 use super::lease::renew_lease;
 use super::record::{ensure_driven, fenced, load, save_driven, step_of};
-use super::verify::restore_recorded;
+use super::verify::save_after_write;
 use crate::deployment::{EventKind, Status, TrafficState};
-use crate::ports::{
-    Clock, DeploymentKey, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter,
-};
+use crate::ports::{Clock, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter};
 
 /// Sets the weights of the cursor's step: both records in one change. The step is claimed in
 /// the record before Route 53 is touched, and the change is recorded after; if a takeover took
@@ -83,23 +81,16 @@ pub async fn shift_traffic(
             },
         )
         .map_err(|_| fenced(&deployment))?;
-    match save_driven(store, &deployment, &shifted).await {
-        Ok(()) => {}
-        Err(WorkflowError::Fenced { id, status, by }) => {
-            // Our change may have landed after the takeover's: put back what the record says.
-            tracing::warn!(deployment_id = %id, %by, "taken over while shifting");
-            restore_recorded(
-                store,
-                router,
-                notifier,
-                clock,
-                &DeploymentKey::of(&deployment),
-            )
-            .await?;
-            return Err(WorkflowError::Fenced { id, status, by });
-        }
-        Err(other) => return Err(other),
-    }
+    save_after_write(
+        store,
+        router,
+        notifier,
+        clock,
+        &deployment,
+        &shifted,
+        "shifting",
+    )
+    .await?;
     tracing::info!(
         deployment_id = %deployment.id,
         step = step.index,

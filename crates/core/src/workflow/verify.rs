@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use super::error::WorkflowError;
-use super::record::{load, notify};
-use crate::deployment::Deployment;
+use super::record::{load, notify, save_driven};
+use crate::deployment::{Deployment, HistoryEvent};
 use crate::plan::WeightPair;
 use crate::ports::{
     Clock, DeploymentKey, Deployments, Notifier, RecordSet, ServiceLocks, TrafficRouter,
@@ -123,6 +123,35 @@ pub async fn restore_recorded(
             tracing::warn!(deployment_id = %current.id, by = %current.controller.describe(), "fenced after our write by a takeover still moving traffic; it verifies its own write");
             Ok(())
         }
+    }
+}
+
+/// Records what a step did after its own Route 53 write. When a takeover fenced the step in
+/// between, that write may have landed after the takeover's: Route 53 is made to carry what the
+/// record now says ([`restore_recorded`]) and the answer stays `Fenced`.
+pub(super) async fn save_after_write(
+    store: &(impl Deployments + ServiceLocks),
+    router: &impl TrafficRouter,
+    notifier: &impl Notifier,
+    clock: &impl Clock,
+    deployment: &Deployment,
+    event: &HistoryEvent,
+    doing: &str,
+) -> Result<(), WorkflowError> {
+    match save_driven(store, deployment, event).await {
+        Err(WorkflowError::Fenced { id, status, by }) => {
+            tracing::warn!(deployment_id = %id, %by, "taken over while {doing}");
+            restore_recorded(
+                store,
+                router,
+                notifier,
+                clock,
+                &DeploymentKey::of(deployment),
+            )
+            .await?;
+            Err(WorkflowError::Fenced { id, status, by })
+        }
+        other => other,
     }
 }
 
